@@ -1,0 +1,28 @@
+// bnorm: batch-normalized neural-network layers on Eigen. Include this, or single headers.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/generator.hpp"
+#include "core/layer.hpp"
+#include "core/parameter.hpp"
+#include "core/types.hpp"
+
+#include "layers/batch_norm.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/identity.hpp"
+#include "layers/init.hpp"
+#include "layers/leaky_relu.hpp"
+#include "layers/relu.hpp"
+#include "layers/sigmoid.hpp"
+#include "layers/tanh.hpp"
+
+#include "losses/mean_squared_error.hpp"
+#include "losses/softmax_cross_entropy.hpp"
+
+#include "model/sequential.hpp"
+
+#include "optim/adam.hpp"
+#include "optim/adamw.hpp"
+#include "optim/rmsprop.hpp"
+#include "optim/sgd.hpp"

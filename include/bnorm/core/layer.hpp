@@ -1,0 +1,73 @@
+// The layer contract, written once. Every bnorm layer implements it; a type of your own
+// that implements it can be added to a Sequential like any built-in layer.
+//
+// Shapes: every input and output is features x batch, column-major, one column per
+// example. The batch size may change from call to call.
+//
+// Required members, for a layer L over scalar type T:
+//
+//   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode);
+//     Requires x to have the layer's input feature count as rows and at least one column.
+//     Returns y = f(x), owned by the layer and valid until its next forward. In
+//     Mode::train the layer saves what backward needs (x need not outlive the call) and
+//     may update internal state (BatchNorm's running statistics); in Mode::eval it
+//     changes nothing that a later call could observe, and keeps nothing for backward.
+//
+//   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy);
+//     Requires the previous forward to have been in Mode::train, and dy = dLoss/dy with
+//     the shape of that forward's output. Returns dx = dLoss/dx with the shape of that
+//     forward's input, owned by the layer. Afterwards every parameter gradient holds
+//     dLoss/dparameter for that mini-batch: gradients are overwritten, never accumulated,
+//     so there is nothing to zero between steps.
+//
+// Optional members, used when present:
+//
+//   std::vector<Parameter<T>> parameters();
+//     Views of the learnable parameters and their gradients, in PyTorch's order.
+//   std::string name() const;
+//     Shown in error messages and summaries ("Dense(784 -> 256, no bias)").
+//   void set_input_gradient(bool needed);
+//     With false, backward may skip computing dx and return an empty matrix. A Sequential
+//     uses it for its first layer, where dx would be thrown away.
+//
+// Errors: a wrong shape, an empty batch, or backward without a training forward throws
+// bnorm::Error naming the layer, the expected and the actual shape. After an error the
+// layer is unchanged and usable (strong guarantee for state, basic for output buffers).
+//
+// Allocation: a layer sizes its buffers on the first call at a given batch size; later
+// calls at that batch size allocate nothing.
+#pragma once
+
+#include "parameter.hpp"
+#include "types.hpp"
+
+#include <Eigen/Core>
+#include <concepts>
+#include <string>
+#include <vector>
+
+namespace bnorm {
+
+template <class L, class T>
+concept Layer = std::move_constructible<L> &&
+    requires(L& layer, const Eigen::Ref<const Matrix<T>>& matrix, Mode mode) {
+      { layer.forward(matrix, mode) } -> std::same_as<const Matrix<T>&>;
+      { layer.backward(matrix) } -> std::same_as<const Matrix<T>&>;
+    };
+
+template <class L, class T>
+concept HasParameters = requires(L& layer) {
+  { layer.parameters() } -> std::same_as<std::vector<Parameter<T>>>;
+};
+
+template <class L>
+concept HasName = requires(const L& layer) {
+  { layer.name() } -> std::convertible_to<std::string>;
+};
+
+template <class L>
+concept HasOptionalInputGradient = requires(L& layer, bool needed) {
+  layer.set_input_gradient(needed);
+};
+
+}  // namespace bnorm

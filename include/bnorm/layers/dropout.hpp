@@ -1,0 +1,56 @@
+// Inverted dropout: in training each element is kept with probability 1 - p and scaled by
+// 1 / (1 - p), so eval mode is the identity. Implements the layer contract of
+// core/layer.hpp.
+#pragma once
+
+#include "../core/generator.hpp"
+#include "elementwise.hpp"
+
+#include <sstream>
+
+namespace bnorm {
+
+template <class T>
+class Dropout : public detail::Elementwise<Dropout<T>, T> {
+ public:
+  static constexpr bool keeps_input = false;
+
+  // Seeded from bnorm::default_generator(), so manual_seed() makes runs repeatable.
+  explicit Dropout(double p) : Dropout(p, default_generator().next()) {}
+
+  Dropout(double p, std::uint64_t seed) : p_(p), generator_(seed) {
+    detail::require(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
+  }
+
+  std::string name() const {
+    std::ostringstream text;
+    text << "Dropout(" << p_ << ")";
+    return text.str();
+  }
+  double p() const { return p_; }
+  // The mask stream. Copy it to replay a mask (as the gradient check does).
+  Generator& generator() { return generator_; }
+
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode) {
+    if (mode == Mode::eval) {
+      y = x;
+      return;
+    }
+    // p = 1 drops everything (PyTorch returns zeros rather than 0 * inf).
+    const T keep_scale = p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0);
+    mask_.resize(x.rows(), x.cols());
+    for (Index i = 0; i < mask_.size(); ++i)
+      mask_.data()[i] = generator_.uniform() < p_ ? T(0) : keep_scale;
+    y.array() = x.array() * mask_.array();
+  }
+  void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
+    dx.array() = dy.array() * mask_.array();
+  }
+
+ private:
+  double p_;
+  Generator generator_;
+  Matrix<T> mask_;
+};
+
+}  // namespace bnorm

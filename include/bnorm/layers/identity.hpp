@@ -1,0 +1,19 @@
+// Identity: y = x. A placeholder where an activation is optional. Implements the layer
+// contract of core/layer.hpp.
+#pragma once
+
+#include "elementwise.hpp"
+
+namespace bnorm {
+
+template <class T>
+class Identity : public detail::Elementwise<Identity<T>, T> {
+ public:
+  static constexpr bool keeps_input = false;
+  std::string name() const { return "Identity"; }
+
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) { y = x; }
+  void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) { dx = dy; }
+};
+
+}  // namespace bnorm

@@ -1,0 +1,231 @@
+// Sequential: layers applied one after another. Implements the layer contract of
+// core/layer.hpp itself, so networks nest.
+//
+//   bnorm::Sequential<float> net;
+//   for (int i = 0; i < depth; ++i) net.add(bnorm::Dense<float>(n, n, bnorm::Bias::none))
+//                                      .add(bnorm::BatchNorm<float>(n))
+//                                      .add(bnorm::ReLU<float>());
+#pragma once
+
+#include "../core/error.hpp"
+#include "../core/layer.hpp"
+#include "../core/parameter.hpp"
+#include "../core/types.hpp"
+
+#include <concepts>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace bnorm {
+
+namespace detail {
+
+// Type erasure: any type that meets the layer contract, behind one virtual interface.
+template <class T>
+class AnyLayer {
+ public:
+  virtual ~AnyLayer() = default;
+  virtual const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) = 0;
+  virtual const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) = 0;
+  virtual std::vector<Parameter<T>> parameters() = 0;
+  virtual std::string name() const = 0;
+  virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
+  virtual std::unique_ptr<AnyLayer> clone() const = 0;
+  virtual const std::type_info& type() const = 0;
+  virtual void* address() = 0;
+};
+
+template <class T, class L>
+class LayerModel final : public AnyLayer<T> {
+ public:
+  explicit LayerModel(L layer) : layer_(std::move(layer)) {}
+
+  const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) override {
+    return layer_.forward(x, mode);
+  }
+  const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) override {
+    return layer_.backward(dy);
+  }
+  std::vector<Parameter<T>> parameters() override {
+    if constexpr (HasParameters<L, T>) return layer_.parameters();
+    else return {};
+  }
+  std::string name() const override {
+    if constexpr (HasName<L>) return std::string(layer_.name());
+    else return detail::type_name<L>();
+  }
+  bool set_input_gradient(bool needed) override {
+    if constexpr (HasOptionalInputGradient<L>) {
+      layer_.set_input_gradient(needed);
+      return true;
+    } else {
+      return false;
+    }
+  }
+  std::unique_ptr<AnyLayer<T>> clone() const override {
+    if constexpr (std::copy_constructible<L>) return std::make_unique<LayerModel>(layer_);
+    else fail(name(), ": this layer type is not copyable, so the network cannot be copied");
+  }
+  const std::type_info& type() const override { return typeid(L); }
+  void* address() override { return &layer_; }
+
+ private:
+  L layer_;
+};
+
+}  // namespace detail
+
+template <class T>
+class Sequential {
+ public:
+  Sequential() = default;
+
+  // Brace construction: Sequential<float> net{Dense<float>(784, 10), ReLU<float>()};
+  template <class... Layers>
+    requires(sizeof...(Layers) > 0 &&
+             !(sizeof...(Layers) == 1 &&
+               (std::same_as<std::remove_cvref_t<Layers>, Sequential> && ...)) &&
+             (Layer<std::remove_cvref_t<Layers>, T> && ...))
+  Sequential(Layers&&... layers) {  // NOLINT(google-explicit-constructor): brace syntax
+    (add(std::forward<Layers>(layers)), ...);
+  }
+
+  Sequential(const Sequential& other) : input_gradient_needed_(other.input_gradient_needed_) {
+    layers_.reserve(other.layers_.size());
+    for (const auto& layer : other.layers_) layers_.push_back(layer->clone());
+    apply_input_gradient_setting();
+  }
+  Sequential& operator=(const Sequential& other) {
+    if (this != &other) *this = Sequential(other);
+    return *this;
+  }
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+  ~Sequential() = default;
+
+  // Appends a copy (or the moved-from value) of any type that meets the layer contract.
+  template <class L>
+    requires Layer<std::remove_cvref_t<L>, T>
+  Sequential& add(L&& layer) {
+    layers_.push_back(std::make_unique<detail::LayerModel<T, std::remove_cvref_t<L>>>(
+        std::forward<L>(layer)));
+    apply_input_gradient_setting();
+    return *this;
+  }
+
+  const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+    if (layers_.empty()) fail_empty();
+    const Matrix<T>* current = nullptr;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      try {
+        current = i == 0 ? &layers_[i]->forward(x, mode) : &layers_[i]->forward(*current, mode);
+      } catch (const Error& error) {
+        rethrow_with_position(error, i);
+      }
+    }
+    return *current;
+  }
+
+  const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
+    if (layers_.empty()) fail_empty();
+    const Matrix<T>* current = nullptr;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      try {
+        current = i + 1 == layers_.size() ? &layers_[i]->backward(dy)
+                                          : &layers_[i]->backward(*current);
+      } catch (const Error& error) {
+        rethrow_with_position(error, i);
+      }
+    }
+    return *current;
+  }
+
+  // Every parameter in layer order, named as PyTorch's state_dict keys ("0.weight").
+  std::vector<Parameter<T>> parameters() {
+    std::vector<Parameter<T>> list;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      for (auto& parameter : layers_[i]->parameters()) {
+        parameter.prefix_name(std::to_string(i));
+        list.push_back(std::move(parameter));
+      }
+    return list;
+  }
+
+  // With false, the first layer skips dLoss/dx (wasted work in training) when it can, and
+  // backward then returns an empty matrix. On by default, as the layer contract requires.
+  void set_input_gradient(bool needed) {
+    input_gradient_needed_ = needed;
+    apply_input_gradient_setting();
+  }
+
+  std::size_t size() const { return layers_.size(); }
+  bool empty() const { return layers_.empty(); }
+
+  // The layer at `index`, as its concrete type: net.layer<BatchNorm<float>>(1).
+  template <class L>
+  L& layer(std::size_t index) {
+    if (L* found = layer_if<L>(index)) return *found;
+    fail("Sequential: layer ", index, " is ", layers_[index]->name(), ", not the requested ",
+         detail::type_name<L>());
+  }
+  template <class L>
+  const L& layer(std::size_t index) const {
+    return const_cast<Sequential&>(*this).template layer<L>(index);
+  }
+  // nullptr if layer `index` is not an L; Error if there is no such layer.
+  template <class L>
+  L* layer_if(std::size_t index) {
+    check_index(index);
+    if (layers_[index]->type() != typeid(L)) return nullptr;
+    return static_cast<L*>(layers_[index]->address());
+  }
+  template <class L>
+  bool holds(std::size_t index) const {
+    check_index(index);
+    return layers_[index]->type() == typeid(L);
+  }
+
+  std::string layer_name(std::size_t index) const {
+    check_index(index);
+    return layers_[index]->name();
+  }
+
+  std::string name() const {
+    std::ostringstream text;
+    text << "Sequential(";
+    for (std::size_t i = 0; i < layers_.size(); ++i) text << (i ? ", " : "") << layers_[i]->name();
+    text << ")";
+    return text.str();
+  }
+
+ private:
+  template <class... Parts>
+  [[noreturn]] static void fail(const Parts&... parts) {
+    detail::fail(parts...);
+  }
+  [[noreturn]] static void fail_empty() { fail("Sequential: the network has no layers"); }
+
+  void check_index(std::size_t index) const {
+    if (index >= layers_.size())
+      fail("Sequential: no layer ", index, "; the network has ", layers_.size(), " layers");
+  }
+
+  [[noreturn]] void rethrow_with_position(const Error& error, std::size_t index) const {
+    fail("layer ", index, " of ", layers_.size(), ": ", error.what());
+  }
+
+  void apply_input_gradient_setting() {
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      layers_[i]->set_input_gradient(i != 0 || input_gradient_needed_);
+  }
+
+  std::vector<std::unique_ptr<detail::AnyLayer<T>>> layers_;
+  bool input_gradient_needed_ = true;
+};
+
+}  // namespace bnorm

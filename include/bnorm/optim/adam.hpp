@@ -1,0 +1,88 @@
+// Adam (Kingma & Ba 2015) with L2 weight decay folded into the gradient, as torch.optim.Adam.
+// Implements the optimizer contract of optim/optimizer.hpp.
+//
+//   g = grad + weight_decay * p;  t = t + 1
+//   m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
+//   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// The bias corrections advance once per step, for every parameter alike.
+#pragma once
+
+#include "optimizer.hpp"
+
+#include <cmath>
+
+namespace bnorm {
+
+template <class T>
+struct AdamOptions {
+  T lr = T(1e-3);
+  T beta1 = T(0.9);
+  T beta2 = T(0.999);
+  T eps = T(1e-8);
+  T weight_decay = T(0);
+  bool amsgrad = false;
+};
+
+namespace detail {
+
+// Adam and AdamW differ only in where the weight decay enters (and its default).
+template <class T, class Options>
+class AdamBase : public OptimizerBase<T> {
+ public:
+  Options& options() { return options_; }
+  const Options& options() const { return options_; }
+
+ protected:
+  AdamBase(std::vector<Parameter<T>> parameters, Options options, std::string_view owner)
+      : OptimizerBase<T>(std::move(parameters), owner), options_(options) {
+    this->check_rate(owner, "lr", options.lr);
+    this->check_fraction(owner, "beta1", options.beta1);
+    this->check_fraction(owner, "beta2", options.beta2);
+    this->check_rate(owner, "eps", options.eps);
+    this->check_rate(owner, "weight_decay", options.weight_decay);
+    first_moments_ = this->make_slots();
+    second_moments_ = this->make_slots();
+    if (options.amsgrad) max_second_moments_ = this->make_slots();
+  }
+
+  void adam_step(bool decoupled_weight_decay) {
+    const Options o = options_;
+    if (o.amsgrad && max_second_moments_.empty()) max_second_moments_ = this->make_slots();
+    const long long t = ++this->step_count_;
+    const T bias_correction1 = T(1) - std::pow(o.beta1, static_cast<T>(t));
+    const T bias_correction2_sqrt = std::sqrt(T(1) - std::pow(o.beta2, static_cast<T>(t)));
+    const T step_size = o.lr / bias_correction1;
+    const T l2 = decoupled_weight_decay ? T(0) : o.weight_decay;
+    for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
+      auto value = this->parameters_[i].value().array();
+      if (decoupled_weight_decay) value *= T(1) - o.lr * o.weight_decay;
+      const auto gradient = this->parameters_[i].grad().array() + l2 * value;
+      auto m = first_moments_[i].array();
+      auto v = second_moments_[i].array();
+      m = o.beta1 * m + (T(1) - o.beta1) * gradient;
+      v = o.beta2 * v + (T(1) - o.beta2) * gradient.square();
+      if (o.amsgrad) {
+        auto v_max = max_second_moments_[i].array();
+        v_max = v_max.max(v);
+        value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + o.eps);
+      } else {
+        value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + o.eps);
+      }
+    }
+  }
+
+  Options options_;
+  std::vector<Matrix<T>> first_moments_, second_moments_, max_second_moments_;
+};
+
+}  // namespace detail
+
+template <class T>
+class Adam : public detail::AdamBase<T, AdamOptions<T>> {
+ public:
+  explicit Adam(std::vector<Parameter<T>> parameters, AdamOptions<T> options = {})
+      : detail::AdamBase<T, AdamOptions<T>>(std::move(parameters), options, "Adam") {}
+  void step() { this->adam_step(false); }
+};
+
+}  // namespace bnorm

@@ -1,0 +1,30 @@
+// AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay, as torch.optim.AdamW.
+// Implements the optimizer contract of optim/optimizer.hpp.
+//
+//   p = p * (1 - lr * weight_decay), then the Adam update of optim/adam.hpp without L2.
+#pragma once
+
+#include "adam.hpp"
+
+namespace bnorm {
+
+// Adam's fields in Adam's order, with PyTorch's AdamW default weight_decay of 0.01.
+template <class T>
+struct AdamWOptions {
+  T lr = T(1e-3);
+  T beta1 = T(0.9);
+  T beta2 = T(0.999);
+  T eps = T(1e-8);
+  T weight_decay = T(1e-2);
+  bool amsgrad = false;
+};
+
+template <class T>
+class AdamW : public detail::AdamBase<T, AdamWOptions<T>> {
+ public:
+  explicit AdamW(std::vector<Parameter<T>> parameters, AdamWOptions<T> options = {})
+      : detail::AdamBase<T, AdamWOptions<T>>(std::move(parameters), options, "AdamW") {}
+  void step() { this->adam_step(true); }
+};
+
+}  // namespace bnorm

@@ -1,0 +1,60 @@
+// The optimizer contract, written once, and the state every optimizer shares.
+//
+//   Optimizer(std::vector<Parameter<T>> parameters, Options options = {});
+//     Takes the views returned by net.parameters(); makes every state slot (momentum
+//     buffers, moment estimates) here, so step() allocates nothing.
+//   void step();
+//     Applies one update from the gradients now held by the parameters, with PyTorch's
+//     exact update rule for the same options. Gradients are left as they are.
+//   Options& options();
+//     The hyperparameters, writable between steps (learning-rate schedules).
+//
+// The update rules are PyTorch 1.13's (torch/optim/*.py, single-tensor path).
+#pragma once
+
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+#include "../core/types.hpp"
+
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bnorm::detail {
+
+template <class T>
+class OptimizerBase {
+ public:
+  const std::vector<Parameter<T>>& parameters() const { return parameters_; }
+  // Steps taken so far (Adam's t).
+  long long step_count() const { return step_count_; }
+
+ protected:
+  OptimizerBase(std::vector<Parameter<T>> parameters, std::string_view owner)
+      : parameters_(std::move(parameters)) {
+    require(!parameters_.empty(), owner, ": the parameter list is empty");
+  }
+
+  // One zero-filled matrix per parameter, of its shape: a state slot.
+  std::vector<Matrix<T>> make_slots() const {
+    std::vector<Matrix<T>> slots;
+    slots.reserve(parameters_.size());
+    for (const auto& parameter : parameters_)
+      slots.push_back(Matrix<T>::Zero(parameter.rows(), parameter.cols()));
+    return slots;
+  }
+
+  static void check_rate(std::string_view owner, std::string_view what, T value) {
+    require(std::isfinite(static_cast<double>(value)) && value >= T(0), owner, ": ", what,
+            " must be finite and >= 0, got ", value);
+  }
+  static void check_fraction(std::string_view owner, std::string_view what, T value) {
+    require(value >= T(0) && value < T(1), owner, ": ", what, " must be in [0, 1), got ",
+            value);
+  }
+
+  std::vector<Parameter<T>> parameters_;
+  long long step_count_ = 0;
+};
+
+}  // namespace bnorm::detail
