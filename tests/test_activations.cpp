@@ -1,0 +1,95 @@
+// ReLU, LeakyReLU, Sigmoid, Tanh and Identity (layers/relu.hpp ... layers/identity.hpp).
+#include <bnorm/layers/identity.hpp>
+#include <bnorm/layers/leaky_relu.hpp>
+#include <bnorm/layers/relu.hpp>
+#include <bnorm/layers/sigmoid.hpp>
+#include <bnorm/layers/tanh.hpp>
+
+#include <doctest/doctest.h>
+
+#include "support/errors.hpp"
+#include "support/gradient_check.hpp"
+
+#include <cmath>
+
+using namespace bnorm;
+using bnorm_test::random_input;
+
+namespace {
+Matrix<double> sample_points() {
+  Matrix<double> x(2, 4);
+  x << -3.0, -0.5, 0.25, 2.0,
+       -40.0, 0.0, 1.0, 40.0;
+  return x;
+}
+
+template <class L>
+void check_elementwise(L& layer, double (*f)(double)) {
+  const Matrix<double> x = sample_points();
+  const Matrix<double> y = layer.forward(x, Mode::train);
+  for (Index i = 0; i < x.size(); ++i) CHECK(y(i) == doctest::Approx(f(x(i))).epsilon(1e-15));
+  // Kinks at 0 are avoided by the margin.
+  const auto check = bnorm_test::check_gradients(layer, random_input(3, 5, 8, 1e-3) * 2.0);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-8);
+}
+}  // namespace
+
+TEST_CASE("ReLU") {
+  ReLU<double> layer;
+  check_elementwise(layer, [](double v) { return v > 0 ? v : 0.0; });
+  layer.forward(sample_points(), Mode::train);
+  const Matrix<double> dx = layer.backward(Matrix<double>::Ones(2, 4));
+  CHECK(dx(1, 1) == 0.0);  // at x = 0 the gradient is 0, as PyTorch
+}
+
+TEST_CASE("LeakyReLU with positive and negative slopes") {
+  LeakyReLU<double> positive(0.1);
+  check_elementwise(positive, [](double v) { return v > 0 ? v : 0.1 * v; });
+  LeakyReLU<double> negative(-0.2);
+  check_elementwise(negative, [](double v) { return v > 0 ? v : -0.2 * v; });
+  CHECK(LeakyReLU<float>().slope() == doctest::Approx(0.01));
+}
+
+TEST_CASE("Sigmoid saturates without overflow") {
+  Sigmoid<double> layer;
+  check_elementwise(layer, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+  Sigmoid<float> single;
+  Matrix<float> extreme(1, 3);
+  extreme << -1e4f, 0.0f, 1e4f;
+  const Matrix<float> y = single.forward(extreme, Mode::train);
+  CHECK(y.allFinite());
+  CHECK(y(0) == doctest::Approx(0.0));
+  CHECK(y(2) == doctest::Approx(1.0));
+  CHECK(single.backward(Matrix<float>::Ones(1, 3)).allFinite());
+}
+
+TEST_CASE("Tanh") {
+  Tanh<double> layer;
+  check_elementwise(layer, [](double v) { return std::tanh(v); });
+}
+
+TEST_CASE("Identity") {
+  Identity<double> layer;
+  check_elementwise(layer, [](double v) { return v; });
+}
+
+TEST_CASE("Float activations agree with double ones") {
+  const Matrix<double> x = random_input(16, 16, 3) * 3.0;
+  const Matrix<float> xf = x.cast<float>();
+  Sigmoid<float> sf;
+  Sigmoid<double> sd;
+  CHECK((sf.forward(xf, Mode::eval).cast<double>() - sd.forward(x, Mode::eval)).cwiseAbs().maxCoeff() < 1e-6);
+  Tanh<float> tf;
+  Tanh<double> td;
+  CHECK((tf.forward(xf, Mode::eval).cast<double>() - td.forward(x, Mode::eval)).cwiseAbs().maxCoeff() < 1e-6);
+}
+
+TEST_CASE("Activations report misuse") {
+  ReLU<float> relu;
+  CHECK_ERROR_MENTIONS(relu.backward(Matrix<float>::Zero(2, 2)), "ReLU", "Mode::train");
+  relu.forward(Matrix<float>::Zero(3, 4), Mode::train);
+  CHECK_ERROR_MENTIONS(relu.backward(Matrix<float>::Zero(3, 5)), "ReLU", "3 x 5", "3 x 4");
+  CHECK_ERROR_MENTIONS(relu.forward(Matrix<float>::Zero(3, 0), Mode::eval), "empty batch");
+  CHECK_ERROR_MENTIONS(LeakyReLU<float>(std::nanf("")), "slope");
+}

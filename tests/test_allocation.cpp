@@ -1,0 +1,93 @@
+// After the first step at a batch size, a whole training step (forward, loss, backward,
+// optimizer step) makes no heap allocation. Two counters watch: every operator new in this
+// program, and every Eigen heap allocation (EIGEN_RUNTIME_NO_MALLOC turns them into failed
+// eigen_asserts, which this file counts instead of aborting).
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<long> allocations{0};
+}
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(condition) \
+  ((condition) ? void(0) : void(allocations.fetch_add(1, std::memory_order_relaxed)))
+
+#include <bnorm/bnorm.hpp>
+
+#include <doctest/doctest.h>
+
+// GCC warns that free() meets memory from operator new; here operator new is malloc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* pointer) noexcept { std::free(pointer); }
+void operator delete[](void* pointer) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, std::size_t) noexcept { std::free(pointer); }
+
+using namespace bnorm;
+
+namespace {
+template <class T>
+Sequential<T> every_layer_network() {
+  return Sequential<T>{Dense<T>(20, 16, Bias::none), BatchNorm<T>(16), ReLU<T>(),
+                       Dense<T>(16, 16, Bias::none), BatchNorm<T>(16), LeakyReLU<T>(T(0.1)),
+                       Dense<T>(16, 12),  Sigmoid<T>(),  Dropout<T>(0.2),
+                       Dense<T>(12, 12),  Tanh<T>(),     Identity<T>(),
+                       Dense<T>(12, 5)};
+}
+
+long allocations_during(auto&& work) {
+  const long before = allocations.load();
+  Eigen::internal::set_is_malloc_allowed(false);
+  work();
+  return allocations.load() - before;
+}
+
+template <class T, class Optimizer>
+void check_steady_state(auto options) {
+  auto net = every_layer_network<T>();
+  net.set_input_gradient(false);
+  Optimizer optimizer(net.parameters(), options);
+  SoftmaxCrossEntropy<T> loss;
+  const Matrix<T> x = Matrix<T>::Random(20, 32);
+  Labels labels = Labels::LinSpaced(32, 0, 4);
+  auto step = [&] {
+    loss.forward(net.forward(x, Mode::train), labels);
+    net.backward(loss.backward());
+    optimizer.step();
+  };
+  step();  // sizes every buffer
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 3; ++i) step();
+        }) == 0);
+  // Inference at a fixed batch size is allocation-free too.
+  net.forward(x, Mode::eval);
+  CHECK(allocations_during([&] { net.forward(x, Mode::eval); }) == 0);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("A steady-state training step allocates nothing", T, float, double) {
+  check_steady_state<T, SGD<T>>(SGDOptions<T>{.lr = T(0.01), .momentum = T(0.9), .weight_decay = T(1e-4)});
+  check_steady_state<T, SGD<T>>(SGDOptions<T>{.lr = T(0.01), .momentum = T(0.9), .nesterov = true});
+  check_steady_state<T, Adam<T>>(AdamOptions<T>{.lr = T(1e-3), .weight_decay = T(1e-4)});
+  check_steady_state<T, AdamW<T>>(AdamWOptions<T>{.lr = T(1e-3)});
+  check_steady_state<T, RMSprop<T>>(RMSpropOptions<T>{.lr = T(1e-3), .momentum = T(0.9), .centered = true});
+}
+
+TEST_CASE("The counters see Eigen and operator new allocations (the test can fail)") {
+  CHECK(allocations_during([] { Matrix<float> m(10, 10); m.setZero(); }) >= 1);
+  CHECK(allocations_during([] { std::vector<int> v(10); v[0] = 1; }) == 1);
+  Dense<float> dense(4, 3);
+  dense.forward(Matrix<float>::Random(4, 8), Mode::train);
+  CHECK(allocations_during([&] { dense.forward(Matrix<float>::Random(4, 9), Mode::train); }) > 0);
+}

@@ -1,0 +1,58 @@
+#include <bnorm/layers/dropout.hpp>
+
+#include <doctest/doctest.h>
+
+#include "support/errors.hpp"
+#include "support/gradient_check.hpp"
+
+using namespace bnorm;
+
+TEST_CASE("Dropout drops a fraction p and scales the rest by 1 / (1 - p)") {
+  Dropout<double> dropout(0.3, 1);
+  const Matrix<double> x = Matrix<double>::Ones(100, 200);
+  const Matrix<double> y = dropout.forward(x, Mode::train);
+  const double kept = double((y.array() != 0.0).count()) / double(y.size());
+  CHECK(kept == doctest::Approx(0.7).epsilon(0.02));
+  CHECK((y.array() == 0.0 || (y.array() - 1.0 / 0.7).abs() < 1e-15).all());
+  CHECK(y.mean() == doctest::Approx(1.0).epsilon(0.03));  // inverted: expectation kept
+}
+
+TEST_CASE("Dropout is the identity in eval mode and for p = 0; p = 1 gives zeros") {
+  const Matrix<float> x = Matrix<float>::Random(10, 10);
+  Dropout<float> dropout(0.5, 1);
+  CHECK(dropout.forward(x, Mode::eval) == x);
+  Dropout<float> none(0.0, 1);
+  CHECK(none.forward(x, Mode::train) == x);
+  CHECK(none.backward(x) == x);
+  Dropout<float> all(1.0, 1);
+  CHECK(all.forward(x, Mode::train).isZero());
+  CHECK(all.backward(x).isZero());
+}
+
+TEST_CASE("Dropout masks are repeatable from the seed and differ between calls") {
+  const Matrix<double> x = Matrix<double>::Ones(20, 20);
+  Dropout<double> a(0.5, 42), b(0.5, 42);
+  const Matrix<double> first = a.forward(x, Mode::train);
+  CHECK(first == b.forward(x, Mode::train));
+  CHECK(first != a.forward(x, Mode::train));
+  manual_seed(3);
+  Dropout<double> c(0.5);
+  manual_seed(3);
+  Dropout<double> d(0.5);
+  CHECK(c.forward(x, Mode::train) == d.forward(x, Mode::train));
+}
+
+TEST_CASE("Dropout gradient matches finite differences with the mask replayed") {
+  Dropout<double> dropout(0.4, 5);
+  const Generator start = dropout.generator();
+  bnorm_test::GradientCheckOptions options;
+  options.before_forward = [&] { dropout.generator() = start; };
+  const auto check = bnorm_test::check_gradients(dropout, bnorm_test::random_input(6, 7, 1), options);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-9);
+}
+
+TEST_CASE("Dropout rejects p outside [0, 1]") {
+  CHECK_ERROR_MENTIONS(Dropout<float>(1.5, 0), "Dropout", "[0, 1]");
+  CHECK_ERROR_MENTIONS(Dropout<float>(-0.1, 0), "Dropout", "[0, 1]");
+}

@@ -1,0 +1,156 @@
+#include <bnorm/bnorm.hpp>
+
+#include <doctest/doctest.h>
+
+#include "support/errors.hpp"
+#include "support/gradient_check.hpp"
+
+using namespace bnorm;
+
+namespace {
+// A layer written by a user: y = s * x with one learnable scalar s. It meets the contract
+// of core/layer.hpp, so a Sequential takes it like a built-in layer.
+class Scale {
+ public:
+  const Matrix<double>& forward(const Eigen::Ref<const Matrix<double>>& x, Mode) {
+    input_ = x;
+    output_ = scale_(0) * x;
+    return output_;
+  }
+  const Matrix<double>& backward(const Eigen::Ref<const Matrix<double>>& dy) {
+    scale_grad_(0) = dy.cwiseProduct(input_).sum();
+    input_grad_ = scale_(0) * dy;
+    return input_grad_;
+  }
+  std::vector<Parameter<double>> parameters() { return {Parameter<double>("scale", scale_, scale_grad_)}; }
+  std::string name() const { return "Scale"; }
+
+ private:
+  Matrix<double> scale_ = Matrix<double>::Constant(1, 1, 1.5), scale_grad_ = Matrix<double>::Zero(1, 1);
+  Matrix<double> input_, output_, input_grad_;
+};
+static_assert(Layer<Scale, double>);
+static_assert(Layer<Sequential<float>, float>);
+static_assert(Layer<Dense<float>, float> && Layer<BatchNorm<double>, double>);
+}  // namespace
+
+TEST_CASE("Brace construction and add() build the same network") {
+  manual_seed(0);
+  Sequential<float> braced{Dense<float>(4, 3, Bias::none), BatchNorm<float>(3), ReLU<float>(),
+                           Dense<float>(3, 2)};
+  manual_seed(0);
+  Sequential<float> added;
+  added.add(Dense<float>(4, 3, Bias::none)).add(BatchNorm<float>(3)).add(ReLU<float>());
+  added.add(Dense<float>(3, 2));
+  const Matrix<float> x = Matrix<float>::Random(4, 5);
+  CHECK(braced.forward(x, Mode::train) == added.forward(x, Mode::train));
+  CHECK(braced.size() == 4);
+  CHECK(braced.name() ==
+        "Sequential(Dense(4 -> 3, no bias), BatchNorm(3), ReLU, Dense(3 -> 2))");
+}
+
+TEST_CASE("Depth is chosen at run time") {
+  for (int depth : {1, 5, 20}) {
+    Sequential<double> net;
+    net.add(Dense<double>(8, 16, Bias::none)).add(BatchNorm<double>(16)).add(Tanh<double>());
+    for (int i = 1; i < depth; ++i)
+      net.add(Dense<double>(16, 16, Bias::none)).add(BatchNorm<double>(16)).add(Tanh<double>());
+    net.add(Dense<double>(16, 3));
+    CHECK(net.size() == std::size_t(3 * depth + 1));
+    CHECK(net.parameters().size() == std::size_t(3 * depth + 2));
+    CHECK(net.forward(Matrix<double>::Random(8, 4), Mode::train).rows() == 3);
+  }
+}
+
+TEST_CASE("parameters() come in PyTorch's order with state_dict names") {
+  Sequential<float> net{Dense<float>(4, 3, Bias::none), BatchNorm<float>(3), ReLU<float>(),
+                        Dense<float>(3, 2)};
+  const auto parameters = net.parameters();
+  REQUIRE(parameters.size() == 5);
+  const char* names[] = {"0.weight", "1.weight", "1.bias", "3.weight", "3.bias"};
+  const Index rows[] = {3, 3, 3, 2, 2}, cols[] = {4, 1, 1, 3, 1};
+  for (int i = 0; i < 5; ++i) {
+    CHECK(parameters[i].name() == names[i]);
+    CHECK(parameters[i].rows() == rows[i]);
+    CHECK(parameters[i].cols() == cols[i]);
+  }
+  // The views point at the layers' own storage.
+  CHECK(parameters[0].value().data() == net.layer<Dense<float>>(0).weight().data());
+  CHECK(parameters[2].value().data() == net.layer<BatchNorm<float>>(1).beta().data());
+}
+
+TEST_CASE("A user-defined layer trains inside a Sequential") {
+  Sequential<double> net{Dense<double>(3, 2), Scale{}};
+  const Matrix<double> x = Matrix<double>::Random(3, 4);
+  net.forward(x, Mode::train);
+  net.backward(Matrix<double>::Ones(2, 4));
+  const auto parameters = net.parameters();
+  REQUIRE(parameters.size() == 3);
+  CHECK(parameters[2].name() == "1.scale");
+  CHECK(parameters[2].grad()(0) != 0.0);
+  CHECK(net.layer<Scale>(1).name() == "Scale");
+}
+
+TEST_CASE("A whole network with every layer type passes the gradient check") {
+  Generator generator(1);
+  Sequential<double> net{
+      Dense<double>(5, 6, Bias::none, Init::pytorch_default(), generator),
+      BatchNorm<double>(6),
+      LeakyReLU<double>(0.1),
+      Dense<double>(6, 6, Bias::learned, Init::xavier(), generator),
+      Sigmoid<double>(),
+      Dropout<double>(0.25, 3),
+      Dense<double>(6, 5, Bias::none, Init::he(), generator),
+      BatchNorm<double>(5),
+      Tanh<double>(),
+      Identity<double>(),
+      Scale{},
+      Dense<double>(5, 4),
+      ReLU<double>()};
+  net.layer<BatchNorm<double>>(1).gamma().setConstant(1.3);
+  auto& dropout = net.layer<Dropout<double>>(5);
+  const Generator start = dropout.generator();
+  bnorm_test::GradientCheckOptions options;
+  options.before_forward = [&] { dropout.generator() = start; };
+  const auto check = bnorm_test::check_gradients(net, bnorm_test::random_input(5, 7, 2), options);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-7);
+  CHECK(check.entries_checked == 5 * 7 + 30 + 12 + 36 + 6 + 30 + 10 + 1 + 20 + 4);
+}
+
+TEST_CASE("Sequentials nest, copy deeply and move") {
+  Sequential<double> inner{Dense<double>(3, 3), Tanh<double>()};
+  Sequential<double> outer{inner, Dense<double>(3, 2)};
+  CHECK(outer.parameters().size() == 4);
+  CHECK(outer.parameters()[0].name() == "0.0.weight");
+  Sequential<double> copy = outer;
+  copy.layer<Sequential<double>>(0).layer<Dense<double>>(0).weight().setZero();
+  CHECK_FALSE(outer.layer<Sequential<double>>(0).layer<Dense<double>>(0).weight().isZero());
+  const Matrix<double> x = Matrix<double>::Random(3, 2);
+  const Matrix<double> before = outer.forward(x, Mode::eval);
+  Sequential<double> moved = std::move(outer);
+  CHECK(moved.forward(x, Mode::eval) == before);
+}
+
+TEST_CASE("Without the input gradient the first Dense skips dx") {
+  Sequential<float> net{Dense<float>(4, 3), ReLU<float>()};
+  net.forward(Matrix<float>::Random(4, 2), Mode::train);
+  CHECK(net.backward(Matrix<float>::Ones(3, 2)).rows() == 4);
+  net.set_input_gradient(false);
+  net.forward(Matrix<float>::Random(4, 2), Mode::train);
+  CHECK(net.backward(Matrix<float>::Ones(3, 2)).size() == 0);
+  CHECK(net.layer<Dense<float>>(0).weight_grad().norm() > 0);
+}
+
+TEST_CASE("Errors name the position of the failing layer") {
+  Sequential<float> net{Dense<float>(784, 256, Bias::none), BatchNorm<float>(256), ReLU<float>(),
+                        Dense<float>(128, 10)};
+  CHECK_ERROR_MENTIONS(net.forward(Matrix<float>::Zero(784, 8), Mode::train), "layer 3 of 4",
+                       "Dense(128 -> 10)", "256 x 8", "128 x batch");
+  CHECK_ERROR_MENTIONS(net.forward(Matrix<float>::Zero(784, 1), Mode::train), "layer 1 of 4",
+                       "batch of one");
+  CHECK_ERROR_MENTIONS(net.layer<Dense<float>>(1), "layer 1 is BatchNorm(256)");
+  CHECK_ERROR_MENTIONS(net.layer<Dense<float>>(9), "no layer 9");
+  CHECK_ERROR_MENTIONS(Sequential<float>().forward(Matrix<float>::Zero(2, 2), Mode::eval),
+                       "no layers");
+}
