@@ -143,3 +143,138 @@ TEST_CASE("BatchNorm parameters are gamma then beta, named as PyTorch's") {
   parameters[0].value()(2) = 7.0;  // views write through
   CHECK(norm.gamma()(2) == 7.0);
 }
+
+// ---- Options beyond PyTorch's BatchNorm1d ------------------------------------------------
+
+namespace {
+// Runs `steps` training forwards (with backward) of two layers on the same batches and
+// returns the largest difference of outputs, input gradients and running statistics.
+double max_difference(BatchNorm<double>& a, BatchNorm<double>& b, Index batch, int steps = 3) {
+  double worst = 0.0;
+  for (int step = 0; step < steps; ++step) {
+    const Matrix<double> x = random_input(a.features(), batch, 100 + step) * 2.0 + Matrix<double>::Constant(a.features(), batch, 0.5);
+    const Matrix<double> dy = random_input(a.features(), batch, 200 + step);
+    worst = std::max(worst, (a.forward(x, Mode::train) - b.forward(x, Mode::train)).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (a.backward(dy) - b.backward(dy)).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (a.gamma_grad() - b.gamma_grad()).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (a.beta_grad() - b.beta_grad()).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (a.running_mean() - b.running_mean()).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (a.running_var() - b.running_var()).cwiseAbs().maxCoeff());
+  }
+  return worst;
+}
+}  // namespace
+
+TEST_CASE("Renormalization with rmax = 1 and dmax = 0 equals plain BatchNorm") {
+  BatchNorm<double> plain(6);
+  BatchNorm<double> renorm(6, {.momentum = 0.1, .eps = 1e-5, .renormalize = true, .rmax = 1.0, .dmax = 0.0});
+  plain.gamma().setConstant(1.5);
+  renorm.gamma().setConstant(1.5);
+  CHECK(max_difference(plain, renorm, 10) < 1e-14);
+}
+
+TEST_CASE("Renormalization corrects towards the running statistics, clipped to rmax and dmax") {
+  BatchNorm<double> norm(1, {.renormalize = true, .rmax = 3.0, .dmax = 5.0});
+  norm.running_mean()(0) = 1.0;
+  norm.running_var()(0) = 4.0 - 1e-5;  // running std 2 (eps included)
+  Matrix<double> x(1, 4);
+  x << 2, 4, 6, 8;  // batch mean 5, variance 5
+  const Matrix<double> y = norm.forward(x, Mode::train);
+  const double batch_std = std::sqrt(5.0 + 1e-5), r = batch_std / 2.0, d = (5.0 - 1.0) / 2.0;
+  CHECK(y(0, 0) == doctest::Approx((2 - 5) / batch_std * r + d));
+  // Clipped: r at 1/rmax, d at dmax, so both are locally constant and the gradient check
+  // (which cannot see "constant in backprop") applies.
+  norm.set_renormalization(1.5, 0.5);
+  norm.running_var()(0) = 400.0;
+  norm.running_mean()(0) = -50.0;
+  BatchNorm<double> copy = norm;
+  const auto check = bnorm_test::check_gradients(copy, x + Matrix<double>::Constant(1, 4, 0.0));
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-7);
+  CHECK_ERROR_MENTIONS(norm.set_renormalization(0.5, 0.0), "rmax");
+  CHECK_ERROR_MENTIONS(norm.set_renormalization(2.0, -1.0), "dmax");
+}
+
+TEST_CASE("A virtual batch size equal to the batch equals plain BatchNorm") {
+  BatchNorm<double> plain(5), ghost(5, {.virtual_batch_size = 12});
+  CHECK(max_difference(plain, ghost, 12) < 1e-15);
+  BatchNorm<double> larger(5, {.virtual_batch_size = 100});
+  BatchNorm<double> plain2(5);
+  CHECK(max_difference(plain2, larger, 12) < 1e-15);
+}
+
+TEST_CASE("Ghost batches normalize each sub-batch on its own; the last takes the remainder") {
+  BatchNorm<double> ghost(3, {.virtual_batch_size = 4});
+  BatchNorm<double> first(3), second(3);
+  const Matrix<double> x = random_input(3, 10, 5);  // sub-batches of 4 and 6
+  const Matrix<double> y = ghost.forward(x, Mode::train);
+  CHECK((y.leftCols(4) - first.forward(x.leftCols(4), Mode::train)).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((y.rightCols(6) - second.forward(x.rightCols(6), Mode::train)).cwiseAbs().maxCoeff() < 1e-14);
+  // Running statistics take the size-weighted average of the sub-batch statistics.
+  const Vector<double> expected = 0.4 * first.running_mean() + 0.6 * second.running_mean();
+  CHECK((ghost.running_mean() - expected).cwiseAbs().maxCoeff() < 1e-15);
+  const auto check = bnorm_test::check_gradients(ghost, x);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-7);
+}
+
+TEST_CASE("The cumulative running average is the plain mean of the batch statistics") {
+  BatchNorm<double> norm(2, {.running_average = RunningAverage::cumulative});
+  Vector<double> mean_sum = Vector<double>::Zero(2), var_sum = Vector<double>::Zero(2);
+  for (int step = 0; step < 4; ++step) {
+    const Matrix<double> x = random_input(2, 8, 30 + step) * (step + 1.0);
+    norm.forward(x, Mode::train);
+    const Vector<double> mean = x.rowwise().mean();
+    mean_sum += mean;
+    var_sum += (x.colwise() - mean).array().square().rowwise().sum().matrix() / 7.0;
+  }
+  CHECK((norm.running_mean() - mean_sum / 4).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((norm.running_var() - var_sum / 4).cwiseAbs().maxCoeff() < 1e-14);
+}
+
+TEST_CASE("Without affine there are no parameters and gamma, beta stay 1 and 0") {
+  BatchNorm<double> norm(3, {.affine = false});
+  CHECK(norm.parameters().empty());
+  const Matrix<double> x = random_input(3, 6, 1);
+  BatchNorm<double> plain(3);
+  CHECK((norm.forward(x, Mode::train) - plain.forward(x, Mode::train)).cwiseAbs().maxCoeff() == 0.0);
+  norm.backward(Matrix<double>::Ones(3, 6));
+  CHECK(norm.gamma_grad().isZero());
+  const auto check = bnorm_test::check_gradients(norm, x);
+  CHECK(check.max_error < 1e-7);
+}
+
+TEST_CASE("Without running statistics eval mode normalizes with the batch statistics") {
+  BatchNorm<double> norm(3, {.track_running_stats = false});
+  CHECK(norm.running_mean().size() == 0);
+  const Matrix<double> x = random_input(3, 6, 1);
+  const Matrix<double> train = norm.forward(x, Mode::train);
+  CHECK(norm.forward(x, Mode::eval) == train);
+  CHECK(norm.num_batches_tracked() == 0);
+  CHECK_ERROR_MENTIONS(norm.forward(x.leftCols(1), Mode::eval), "batch of one");
+}
+
+TEST_CASE("SmallBatch::use_running_statistics trains a batch of one with the running statistics") {
+  BatchNorm<double> norm(3, {.small_batch = SmallBatch::use_running_statistics});
+  norm.running_mean() << 1, 2, 3;
+  norm.running_var() << 4, 5, 6;
+  norm.gamma() << 2, 2, 2;
+  const Matrix<double> x = random_input(3, 1, 9);
+  const Matrix<double> y = norm.forward(x, Mode::train);
+  CHECK(y.isApprox(norm.forward(x, Mode::eval)));
+  CHECK(norm.running_mean() == Vector<double>((Vector<double>(3) << 1, 2, 3).finished()));
+  CHECK(norm.num_batches_tracked() == 0);
+  const auto check = bnorm_test::check_gradients(norm, x);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-8);
+  // Larger batches still use their own statistics.
+  norm.forward(random_input(3, 4, 2), Mode::train);
+  CHECK(norm.num_batches_tracked() == 1);
+}
+
+TEST_CASE("Invalid option combinations are refused") {
+  CHECK_ERROR_MENTIONS(BatchNorm<float>(4, {.virtual_batch_size = 1}), "virtual_batch_size");
+  CHECK_ERROR_MENTIONS(BatchNorm<float>(4, {.track_running_stats = false, .renormalize = true}),
+                       "renormalization", "track_running_stats");
+  CHECK_ERROR_MENTIONS(BatchNorm<float>(4, {.renormalize = true, .rmax = 0.5f}), "rmax");
+}

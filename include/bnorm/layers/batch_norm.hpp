@@ -7,23 +7,58 @@
 //   running_mean = (1 - momentum) * running_mean + momentum * mean
 //   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)  (unbiased)
 // Eval: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta; nothing changes.
+//
+// Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
+// a cumulative running average, and a policy for training batches too small to normalize.
+// A StatisticsSync (layers/statistics_sync.hpp) makes the batch statistics those of a batch
+// spread over several processes (SyncBatchNorm).
 #pragma once
 
 #include "../core/error.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
+#include "statistics_sync.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bnorm {
+
+// How the running statistics average the batch statistics.
+enum class RunningAverage {
+  exponential,  // running = (1 - momentum) * running + momentum * batch   (PyTorch default)
+  cumulative,   // the plain mean of every batch so far (PyTorch's momentum=None)
+};
+
+// What a training forward does with a batch (or ghost batch) of a single example, which has
+// no variance to normalize with.
+enum class SmallBatch {
+  error,                   // throw bnorm::Error (PyTorch's behaviour)
+  use_running_statistics,  // normalize with the running statistics, as in eval, and learn
+                           // gamma and beta; the running statistics do not change
+};
 
 template <class T>
 struct BatchNormOptions {
   T momentum = T(0.1);  // weight of the newest batch in the running statistics
   T eps = T(1e-5);      // added to the variance inside the square root
+  bool affine = true;   // learn gamma and beta; false fixes them at 1 and 0
+  // false: no running statistics; eval mode normalizes with the batch statistics too.
+  bool track_running_stats = true;
+  RunningAverage running_average = RunningAverage::exponential;
+  // Ghost batch normalization (Hoffer et al. 2017): statistics over consecutive sub-batches
+  // of this many examples (the last one takes any remainder); 0 uses the whole batch.
+  Index virtual_batch_size = 0;
+  // Batch renormalization (Ioffe 2017); limits settable per step with set_renormalization.
+  bool renormalize = false;
+  T rmax = T(1);
+  T dmax = T(0);
+  SmallBatch small_batch = SmallBatch::error;
 };
 
 template <class T>
@@ -36,65 +71,81 @@ class BatchNorm {
                     "BatchNorm: momentum must be in [0, 1], got ", options.momentum);
     detail::require(std::isfinite(static_cast<double>(options.eps)) && options.eps > T(0),
                     "BatchNorm: eps must be finite and > 0, got ", options.eps);
+    detail::require(options.virtual_batch_size == 0 || options.virtual_batch_size >= 2,
+                    "BatchNorm: virtual_batch_size must be 0 (off) or at least 2, got ",
+                    options.virtual_batch_size);
+    detail::require(!options.renormalize || options.track_running_stats,
+                    "BatchNorm: renormalization corrects towards the running statistics, so it "
+                    "needs track_running_stats");
+    set_renormalization(options.rmax, options.dmax);
     gamma_ = Vector<T>::Ones(features);
     beta_ = Vector<T>::Zero(features);
     gamma_grad_ = Vector<T>::Zero(features);
     beta_grad_ = Vector<T>::Zero(features);
-    running_mean_ = Vector<T>::Zero(features);
-    running_var_ = Vector<T>::Ones(features);
-    mean_.resize(features);
-    inv_std_.resize(features);
-    scale_.resize(features);
-    sum_a_.resize(features);
-    sum_b_.resize(features);
+    if (options.track_running_stats) {
+      running_mean_ = Vector<T>::Zero(features);
+      running_var_ = Vector<T>::Ones(features);
+    }
+    for (Vector<T>* scratch : {&mean_, &var_, &shift_, &sum_a_, &sum_b_})
+      scratch->resize(features);
   }
 
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     detail::check_shape(*this, "input", features(), -1, x.rows(), x.cols());
-    if (mode == Mode::train && x.cols() < 2)
-      detail::fail(name(), ": a training batch of one example has no variance to normalize "
-                           "with (PyTorch raises the same error); use a batch of at least 2, "
-                           "or Mode::eval to use the running statistics");
+    const bool batch_statistics = mode == Mode::train || !tracking();
+    const bool too_small = batch_statistics && x.cols() < 2;
+    if (too_small && (mode == Mode::eval || !tracking() ||
+                      options_.small_batch == SmallBatch::error))
+      detail::fail(name(), ": a ", mode == Mode::train ? "training " : "",
+                   "batch of one example has no variance to normalize with (PyTorch raises the "
+                   "same error); use a batch of at least 2",
+                   tracking() ? ", Mode::eval to use the running statistics, or "
+                                "SmallBatch::use_running_statistics"
+                              : "");
     output_.resize(x.rows(), x.cols());
-    has_training_forward_ = mode == Mode::train;
-    if (mode == Mode::train)
-      forward_train(x);
+    has_training_forward_ = false;
+    if (batch_statistics && !too_small)
+      forward_with_batch_statistics(x, mode);
     else
-      forward_eval(x);
+      forward_with_running_statistics(x, mode);
+    has_training_forward_ = mode == Mode::train;
     return output_;
   }
 
-  // With g = dLoss/dy: dbeta = sum(g), dgamma = sum(g * xhat), and, since mean and var
-  // depend on every x of the batch,
-  //   dx = gamma / sqrt(var + eps) * (g - mean(g) - xhat * mean(g * xhat)).
+  // With g = dLoss/dy, for each group of examples normalized together (the batch, or a
+  // ghost batch): dbeta = sum(g), dgamma = sum(g * xhat), and, since the mean and the
+  // variance depend on every x of the group,
+  //   dx = gamma * r / sqrt(var + eps) * (g - mean(g) - xhat_B * mean(g * xhat_B))
+  // where xhat_B is normalized with the batch statistics and xhat = r * xhat_B + d
+  // (r = 1, d = 0 without renormalization; both are constants, as the paper prescribes).
+  // With frozen (running) statistics, dx = gamma / sqrt(running_var + eps) * g.
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
     if (!has_training_forward_)
       detail::fail(name(), ": backward needs a preceding forward in Mode::train");
     detail::check_shape(*this, "output gradient", features(), normalized_.cols(), dy.rows(),
                         dy.cols());
-    const Index batch = dy.cols();
-    sum_a_.setZero();  // sum(g)
-    sum_b_.setZero();  // sum(g * xhat)
-    for (Index j = 0; j < batch; ++j) {
-      sum_a_ += dy.col(j);
-      sum_b_.array() += dy.col(j).array() * normalized_.col(j).array();
+    input_grad_.resize(dy.rows(), dy.cols());
+    beta_grad_.setZero();
+    gamma_grad_.setZero();
+    if (frozen_statistics_) {
+      for (Index j = 0; j < dy.cols(); ++j) {
+        beta_grad_ += dy.col(j);
+        gamma_grad_.array() += dy.col(j).array() * normalized_.col(j).array();
+        input_grad_.col(j).array() = group_scale_.col(0).array() * dy.col(j).array();
+      }
+    } else {
+      for (Index g = 0; g < group_count(); ++g) backward_group(dy, g);
     }
-    beta_grad_ = sum_a_;
-    gamma_grad_ = sum_b_;
-    const T inv_batch = T(1) / static_cast<T>(batch);
-    scale_.array() = gamma_.array() * inv_std_.array();
-    sum_a_ *= inv_batch;
-    sum_b_ *= inv_batch;
-    input_grad_.resize(dy.rows(), batch);
-    for (Index j = 0; j < batch; ++j)
-      input_grad_.col(j).array() =
-          scale_.array() *
-          (dy.col(j).array() - sum_a_.array() - normalized_.col(j).array() * sum_b_.array());
+    if (!options_.affine) {  // fixed gamma and beta have no gradient
+      gamma_grad_.setZero();
+      beta_grad_.setZero();
+    }
     return input_grad_;
   }
 
   std::vector<Parameter<T>> parameters() {
     std::vector<Parameter<T>> list;
+    if (!options_.affine) return list;
     list.emplace_back("weight", gamma_, gamma_grad_);  // PyTorch's names for gamma, beta
     list.emplace_back("bias", beta_, beta_grad_);
     return list;
@@ -108,6 +159,27 @@ class BatchNorm {
 
   Index features() const { return gamma_.size(); }
   const BatchNormOptions<T>& options() const { return options_; }
+  bool tracking() const { return options_.track_running_stats; }
+
+  // Renormalization limits, for schedules (the paper raises rmax from 1 to 3 and dmax from
+  // 0 to 5 during training). rmax >= 1, dmax >= 0.
+  void set_renormalization(T rmax, T dmax) {
+    detail::require(std::isfinite(static_cast<double>(rmax)) && rmax >= T(1),
+                    name(), ": rmax must be finite and >= 1, got ", rmax);
+    detail::require(std::isfinite(static_cast<double>(dmax)) && dmax >= T(0),
+                    name(), ": dmax must be finite and >= 0, got ", dmax);
+    options_.rmax = rmax;
+    options_.dmax = dmax;
+  }
+
+  // Data-parallel training: batch statistics and the backward sums are merged across
+  // processes through `sync` (nullptr: this process only). Not with ghost batches.
+  void set_statistics_sync(std::shared_ptr<StatisticsSync<T>> sync) {
+    detail::require(!sync || options_.virtual_batch_size == 0, name(),
+                    ": ghost batches are normalized locally; they cannot be synchronized");
+    sync_ = std::move(sync);
+  }
+  const std::shared_ptr<StatisticsSync<T>>& statistics_sync() const { return sync_; }
 
   Vector<T>& gamma() { return gamma_; }
   const Vector<T>& gamma() const { return gamma_; }
@@ -117,6 +189,7 @@ class BatchNorm {
   Vector<T>& gamma_grad() { return gamma_grad_; }
   const Vector<T>& beta_grad() const { return beta_grad_; }
   Vector<T>& beta_grad() { return beta_grad_; }
+  // Empty when track_running_stats is off.
   Vector<T>& running_mean() { return running_mean_; }
   const Vector<T>& running_mean() const { return running_mean_; }
   Vector<T>& running_var() { return running_var_; }
@@ -126,52 +199,159 @@ class BatchNorm {
   void set_num_batches_tracked(long long count) { num_batches_tracked_ = count; }
 
  private:
-  // Two passes, both shifted so that a large offset cannot cancel the spread: the mean is
-  // accumulated relative to the first example, and the variance uses the corrected
-  // two-pass formula sum(d^2) - sum(d)^2 / m with d = x - mean (Chan, Golub & LeVeque),
-  // whose second term removes the rounding error left in the mean. Never E[x^2] - E[x]^2.
-  void forward_train(const Eigen::Ref<const Matrix<T>>& x) {
-    const Index batch = x.cols();
-    const T inv_batch = T(1) / static_cast<T>(batch);
+  // Examples [first, first + count) are normalized together: the whole batch, or a ghost
+  // batch. Ghost batches have virtual_batch_size examples; the last takes the remainder.
+  Index group_count_for(Index batch) const {
+    const Index size = options_.virtual_batch_size;
+    return size == 0 || size >= batch ? 1 : batch / size;
+  }
+  Index group_count() const { return group_scale_.cols(); }
+  std::pair<Index, Index> group_columns(Index group, Index batch, Index groups) const {
+    if (groups == 1) return {0, batch};
+    const Index first = group * options_.virtual_batch_size;
+    return {first, group + 1 == groups ? batch - first : options_.virtual_batch_size};
+  }
+  // Statistics in passes over columns, each accumulated into a feature-length vector
+  // (contiguous, vectorized). The mean is accumulated relative to the group's first example
+  // and the centred sum of squares uses the corrected two-pass formula
+  // M2 = sum(d^2) - sum(d)^2 / m with d = x - mean (Chan, Golub & LeVeque), whose second
+  // term removes the rounding error left in the mean: a large offset cannot cancel the
+  // spread, as E[x^2] - E[x]^2 would.
+  void moments(const Eigen::Ref<const Matrix<T>>& x, Index first, Index count) {
+    const auto x0 = x.col(first);
     sum_a_.setZero();
-    for (Index j = 1; j < batch; ++j) sum_a_ += x.col(j) - x.col(0);
-    mean_ = x.col(0) + sum_a_ * inv_batch;
-    sum_a_.setZero();  // sum(d)
-    sum_b_.setZero();  // sum(d^2)
-    for (Index j = 0; j < batch; ++j) {
+    for (Index j = first + 1; j < first + count; ++j) sum_a_ += x.col(j) - x0;
+    mean_ = x0 + sum_a_ / static_cast<T>(count);
+    sum_a_.setZero();
+    sum_b_.setZero();
+    for (Index j = first; j < first + count; ++j) {
       sum_a_ += x.col(j) - mean_;
       sum_b_.array() += (x.col(j) - mean_).array().square();
     }
-    // sum_b_ becomes the biased variance.
-    sum_b_ = ((sum_b_.array() - sum_a_.array().square() * inv_batch) * inv_batch).max(T(0)).matrix();
-    inv_std_.array() = (sum_b_.array() + options_.eps).sqrt().inverse();
-    normalized_.resize(x.rows(), batch);
-    for (Index j = 0; j < batch; ++j) {
-      normalized_.col(j).array() = (x.col(j) - mean_).array() * inv_std_.array();
-      output_.col(j).array() = normalized_.col(j).array() * gamma_.array() + beta_.array();
-    }
-    const T momentum = options_.momentum;
-    const T unbiased = static_cast<T>(batch) / static_cast<T>(batch - 1);
-    running_mean_ = (T(1) - momentum) * running_mean_ + momentum * mean_;
-    running_var_ = (T(1) - momentum) * running_var_ + (momentum * unbiased) * sum_b_;
-    ++num_batches_tracked_;
+    // var_ holds M2, the centred sum of squares.
+    var_ = (sum_b_.array() - sum_a_.array().square() / static_cast<T>(count)).max(T(0)).matrix();
   }
 
-  void forward_eval(const Eigen::Ref<const Matrix<T>>& x) {
-    scale_.array() = gamma_.array() * (running_var_.array() + options_.eps).sqrt().inverse();
-    for (Index j = 0; j < x.cols(); ++j)
-      output_.col(j).array() =
-          (x.col(j) - running_mean_).array() * scale_.array() + beta_.array();
+  void forward_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+    const Index batch = x.cols(), groups = group_count_for(batch);
+    const bool update = mode == Mode::train && tracking();
+    group_scale_.resize(features(), groups);
+    group_inv_std_.resize(features(), groups);
+    normalized_.resize(x.rows(), batch);
+    group_counts_.resize(groups);
+    if (update) {  // running statistics average over the groups
+      batch_mean_sum_.setZero(features());
+      batch_var_sum_.setZero(features());
+      ++num_batches_tracked_;
+    }
+    for (Index g = 0; g < groups; ++g) {
+      auto [first, count] = group_columns(g, batch, groups);
+      moments(x, first, count);
+      T total = static_cast<T>(count);
+      if (sync_) total = sync_->merge_moments(total, mean_, var_);
+      group_counts_(g) = total;
+      var_ /= total;  // biased variance, used to normalize
+      auto inv_std = group_inv_std_.col(g).array();
+      inv_std = (var_.array() + options_.eps).sqrt().inverse();
+      // Renormalization: y = gamma * (r * xhat_B + d) + beta = scale * xhat_B + shift.
+      auto scale = group_scale_.col(g).array();
+      scale = gamma_.array();
+      shift_ = beta_;
+      if (options_.renormalize && mode == Mode::train) {
+        const auto running_std = (running_var_.array() + options_.eps).sqrt();
+        const auto r = ((var_.array() + options_.eps).sqrt() / running_std)
+                           .cwiseMax(T(1) / options_.rmax).cwiseMin(options_.rmax);
+        const auto d = ((mean_ - running_mean_).array() / running_std)
+                           .cwiseMax(-options_.dmax).cwiseMin(options_.dmax);
+        shift_.array() += gamma_.array() * d;
+        scale *= r;
+        // Kept for dgamma (scale / gamma would fail for gamma = 0).
+        renorm_r_.resize(features(), groups);
+        renorm_d_.resize(features(), groups);
+        renorm_r_.col(g) = r.matrix();
+        renorm_d_.col(g) = d.matrix();
+      }
+      for (Index j = first; j < first + count; ++j) {
+        auto xhat = normalized_.col(j).array();
+        xhat = (x.col(j) - mean_).array() * inv_std;
+        output_.col(j).array() = xhat * scale + shift_.array();
+      }
+      if (update) {
+        batch_mean_sum_ += mean_ * (static_cast<T>(count) / static_cast<T>(batch));
+        batch_var_sum_ += var_ * (total / (total - T(1)) * static_cast<T>(count) /
+                                  static_cast<T>(batch));
+      }
+    }
+    frozen_statistics_ = false;
+    renormalized_ = options_.renormalize && mode == Mode::train;
+    if (update) update_running_statistics(batch_mean_sum_, batch_var_sum_);
+  }
+
+  void update_running_statistics(const Vector<T>& mean, const Vector<T>& unbiased_var) {
+    const T factor = options_.running_average == RunningAverage::cumulative
+                         ? T(1) / static_cast<T>(num_batches_tracked_)
+                         : options_.momentum;
+    running_mean_ = (T(1) - factor) * running_mean_ + factor * mean;
+    running_var_ = (T(1) - factor) * running_var_ + factor * unbiased_var;
+  }
+
+  // Eval mode, or a training batch too small for statistics under
+  // SmallBatch::use_running_statistics: one fused multiply-add pass.
+  void forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+    group_inv_std_.resize(features(), 1);
+    group_scale_.resize(features(), 1);
+    auto inv_std = group_inv_std_.col(0).array();
+    auto scale = group_scale_.col(0).array();
+    inv_std = (running_var_.array() + options_.eps).sqrt().inverse();
+    scale = gamma_.array() * inv_std;
+    if (mode == Mode::eval) {
+      for (Index j = 0; j < x.cols(); ++j)
+        output_.col(j).array() = (x.col(j) - running_mean_).array() * scale + beta_.array();
+      return;
+    }
+    normalized_.resize(x.rows(), x.cols());  // for dgamma
+    for (Index j = 0; j < x.cols(); ++j) {
+      normalized_.col(j).array() = (x.col(j) - running_mean_).array() * inv_std;
+      output_.col(j).array() = normalized_.col(j).array() * gamma_.array() + beta_.array();
+    }
+    frozen_statistics_ = true;
+    renormalized_ = false;
+  }
+
+  void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
+    auto [first, count] = group_columns(g, dy.cols(), group_count());
+    sum_a_.setZero();  // sum(g)
+    sum_b_.setZero();  // sum(g * xhat_B)
+    for (Index j = first; j < first + count; ++j) {
+      sum_a_ += dy.col(j);
+      sum_b_.array() += dy.col(j).array() * normalized_.col(j).array();
+    }
+    beta_grad_ += sum_a_;
+    if (renormalized_)  // dgamma = sum(g * (r xhat_B + d))
+      gamma_grad_.array() +=
+          renorm_r_.col(g).array() * sum_b_.array() + renorm_d_.col(g).array() * sum_a_.array();
+    else
+      gamma_grad_ += sum_b_;
+    if (sync_) sync_->sum(sum_a_, sum_b_);
+    const T inv_total = T(1) / group_counts_(g);
+    sum_a_ *= inv_total;
+    sum_b_ *= inv_total;
+    const auto scale = (group_scale_.col(g).array() * group_inv_std_.col(g).array());
+    for (Index j = first; j < first + count; ++j)
+      input_grad_.col(j).array() =
+          scale * (dy.col(j).array() - sum_a_.array() - normalized_.col(j).array() * sum_b_.array());
   }
 
   BatchNormOptions<T> options_;
   Vector<T> gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;
   long long num_batches_tracked_ = 0;
-  // Saved by a training forward for backward.
-  Vector<T> mean_, inv_std_;
-  Matrix<T> normalized_;
-  // Scratch, sized at construction.
-  Vector<T> scale_, sum_a_, sum_b_;
+  std::shared_ptr<StatisticsSync<T>> sync_;
+  // Saved by a training forward for backward, one column per group.
+  Matrix<T> normalized_, group_scale_, group_inv_std_, renorm_r_, renorm_d_;
+  Vector<T> group_counts_;
+  bool frozen_statistics_ = false, renormalized_ = false;
+  // Scratch, sized at construction or on the first call at a batch size.
+  Vector<T> mean_, var_, shift_, sum_a_, sum_b_, batch_mean_sum_, batch_var_sum_;
   Matrix<T> output_, input_grad_;
   bool has_training_forward_ = false;
 };

@@ -98,6 +98,7 @@ class Sequential {
   Sequential(const Sequential& other) : input_gradient_needed_(other.input_gradient_needed_) {
     layers_.reserve(other.layers_.size());
     for (const auto& layer : other.layers_) layers_.push_back(layer->clone());
+    outputs_.assign(layers_.size(), nullptr);
     apply_input_gradient_setting();
   }
   Sequential& operator=(const Sequential& other) {
@@ -114,21 +115,42 @@ class Sequential {
   Sequential& add(L&& layer) {
     layers_.push_back(std::make_unique<detail::LayerModel<T, std::remove_cvref_t<L>>>(
         std::forward<L>(layer)));
+    outputs_.push_back(nullptr);
     apply_input_gradient_setting();
     return *this;
   }
 
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     if (layers_.empty()) fail_empty();
-    const Matrix<T>* current = nullptr;
+    for (std::size_t i = 0; i < layers_.size(); ++i) outputs_[i] = nullptr;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       try {
-        current = i == 0 ? &layers_[i]->forward(x, mode) : &layers_[i]->forward(*current, mode);
+        outputs_[i] = i == 0 ? &layers_[i]->forward(x, mode)
+                             : &layers_[i]->forward(*outputs_[i - 1], mode);
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
     }
-    return *current;
+    return *outputs_.back();
+  }
+
+  // Runs layer `index` alone (for tools that walk the network layer by layer).
+  const Matrix<T>& forward_layer(std::size_t index, const Eigen::Ref<const Matrix<T>>& x,
+                                 Mode mode) {
+    check_index(index);
+    try {
+      return layers_[index]->forward(x, mode);
+    } catch (const Error& error) {
+      rethrow_with_position(error, index);
+    }
+  }
+
+  // The output of layer `index` in the last forward: the network's hidden activations,
+  // without a copy. Valid until the next forward.
+  const Matrix<T>& layer_output(std::size_t index) const {
+    check_index(index);
+    if (!outputs_[index]) fail("Sequential: layer ", index, " has no output; run forward first");
+    return *outputs_[index];
   }
 
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
@@ -225,6 +247,7 @@ class Sequential {
   }
 
   std::vector<std::unique_ptr<detail::AnyLayer<T>>> layers_;
+  std::vector<const Matrix<T>*> outputs_;  // of the last forward, per layer
   bool input_gradient_needed_ = true;
 };
 

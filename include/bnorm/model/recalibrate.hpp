@@ -1,0 +1,82 @@
+// Precise population statistics for every BatchNorm of a trained network ("precise BN").
+//
+// The running averages gathered in training lag behind the weights, which keep changing:
+// in very deep networks eval accuracy suffers (a 60-layer tanh MLP on Fashion-MNIST: 35%
+// with the running averages, 52% with batch statistics). recalibrate() replaces them with
+// the exact mean and unbiased variance of each BatchNorm's input over a data set, as the
+// network computes it in eval mode: layer by layer, each BatchNorm is set from the
+// activations that reach it through the already recalibrated layers before it, so that
+// in eval mode every BatchNorm sees inputs with exactly the statistics it divides by.
+#pragma once
+
+#include "../core/error.hpp"
+#include "../core/types.hpp"
+#include "../layers/batch_norm.hpp"
+#include "sequential.hpp"
+
+#include <algorithm>
+#include <type_traits>
+
+namespace bnorm {
+
+namespace detail {
+
+// Exact per-feature mean and unbiased variance of the columns of x, accumulated in double
+// (long double for double) with the corrected two-pass formula.
+template <class T>
+void set_population_statistics(BatchNorm<T>& norm, const Matrix<T>& x) {
+  using Accumulator = std::conditional_t<std::is_same_v<T, double>, long double, double>;
+  const Index n = x.cols();
+  for (Index f = 0; f < x.rows(); ++f) {
+    Accumulator sum = 0;
+    for (Index j = 0; j < n; ++j) sum += x(f, j);
+    const Accumulator mean = sum / n;
+    Accumulator deviation = 0, squares = 0;
+    for (Index j = 0; j < n; ++j) {
+      const Accumulator d = Accumulator(x(f, j)) - mean;
+      deviation += d;
+      squares += d * d;
+    }
+    norm.running_mean()(f) = static_cast<T>(mean);
+    norm.running_var()(f) = static_cast<T>((squares - deviation * deviation / n) / (n - 1));
+  }
+}
+
+template <class T>
+void recalibrate_layers(Sequential<T>& net, Matrix<T>& activations, Matrix<T>& next,
+                        Index chunk_size) {
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    if (auto* inner = net.template layer_if<Sequential<T>>(i)) {
+      recalibrate_layers(*inner, activations, next, chunk_size);
+      continue;
+    }
+    if (auto* norm = net.template layer_if<BatchNorm<T>>(i); norm && norm->tracking())
+      set_population_statistics(*norm, activations);
+    for (Index first = 0; first < activations.cols(); first += chunk_size) {
+      const Index count = std::min(chunk_size, activations.cols() - first);
+      const Matrix<T>& out = net.forward_layer(i, activations.middleCols(first, count), Mode::eval);
+      if (first == 0) next.resize(out.rows(), activations.cols());
+      next.middleCols(first, count) = out;
+    }
+    activations.swap(next);
+  }
+}
+
+}  // namespace detail
+
+// Recomputes the running statistics of every BatchNorm in `net` (nested Sequentials
+// included) from `inputs` (features x examples, e.g. the whole training set), which must
+// hold at least two examples. Other layers run in eval mode, `chunk_size` examples at a
+// time; memory: two activation matrices of the data set's size. Gamma, beta and
+// num_batches_tracked are unchanged; BatchNorms without running statistics are skipped.
+template <class T>
+void recalibrate(Sequential<T>& net, const Eigen::Ref<const Matrix<std::type_identity_t<T>>>& inputs,
+                 Index chunk_size = 1024) {
+  detail::require(inputs.cols() >= 2, "recalibrate: needs at least 2 examples, got ",
+                  inputs.cols());
+  detail::require(chunk_size > 0, "recalibrate: chunk_size must be positive, got ", chunk_size);
+  Matrix<T> activations = inputs, next;
+  detail::recalibrate_layers(net, activations, next, chunk_size);
+}
+
+}  // namespace bnorm
