@@ -61,3 +61,16 @@ TEST_CASE("below() covers its range evenly; shuffle() permutes") {
   std::sort(values.begin(), values.end());
   for (int i = 0; i < 100; ++i) CHECK(values[i] == i);
 }
+
+TEST_CASE("state() and set_state() resume a stream exactly, normal spare included") {
+  Generator generator(11);
+  generator.normal();  // leaves a spare normal value pending
+  const Generator::State saved = generator.state();
+  const double expected_normal = generator.normal();
+  const std::uint64_t expected_next = generator.next();
+  Generator restored(999);
+  restored.set_state(saved);
+  CHECK(restored.normal() == expected_normal);
+  CHECK(restored.next() == expected_next);
+  CHECK(restored == generator);
+}

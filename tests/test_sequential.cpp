@@ -154,3 +154,25 @@ TEST_CASE("Errors name the position of the failing layer") {
   CHECK_ERROR_MENTIONS(Sequential<float>().forward(Matrix<float>::Zero(2, 2), Mode::eval),
                        "no layers");
 }
+
+TEST_CASE("The finite check names the first layer where a NaN or an infinity appears") {
+  Sequential<double> net{Dense<double>(2, 3), ReLU<double>(), Dense<double>(3, 2)};
+  net.set_check_finite(true);
+  Matrix<double> x = Matrix<double>::Ones(2, 4);
+  net.forward(x, Mode::train);  // finite: no error
+  net.backward(Matrix<double>::Ones(2, 4));
+  net.layer<Dense<double>>(2).weight()(1, 0) = std::numeric_limits<double>::infinity();
+  CHECK_ERROR_MENTIONS(net.forward(x, Mode::train), "forward", "layer 2 of 3 (Dense(3 -> 2))",
+                       "output", "non-finite");
+  net.layer<Dense<double>>(2).weight()(1, 0) = 0.5;
+  x(1, 3) = std::nan("");
+  CHECK_ERROR_MENTIONS(net.forward(x, Mode::train), "network's input", "row 1, column 3");
+  x(1, 3) = 1.0;
+  net.forward(x, Mode::train);
+  Matrix<double> dy = Matrix<double>::Ones(2, 4);
+  dy(0, 0) = std::nan("");
+  CHECK_ERROR_MENTIONS(net.backward(dy), "backward", "output gradient");
+  net.set_check_finite(false);
+  x(0, 0) = std::nan("");
+  CHECK_FALSE(net.forward(x, Mode::eval).allFinite());  // off: no check, no cost
+}

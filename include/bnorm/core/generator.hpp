@@ -8,6 +8,7 @@
 #include "error.hpp"
 #include "types.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -80,6 +81,20 @@ class Generator {
       using std::swap;
       swap(range[static_cast<Index>(i - 1)], range[static_cast<Index>(j)]);
     }
+  }
+
+  // The complete state, to save a generator and resume its stream exactly.
+  struct State {
+    std::array<std::uint64_t, 4> words{};
+    double spare_normal = 0.0;
+    bool has_spare_normal = false;
+    friend bool operator==(const State&, const State&) = default;
+  };
+  State state() const { return {{state_[0], state_[1], state_[2], state_[3]}, spare_normal_, has_spare_normal_}; }
+  void set_state(const State& state) {
+    for (int i = 0; i < 4; ++i) state_[i] = state.words[static_cast<std::size_t>(i)];
+    spare_normal_ = state.spare_normal;
+    has_spare_normal_ = state.has_spare_normal;
   }
 
   friend bool operator==(const Generator&, const Generator&) = default;

@@ -12,6 +12,7 @@
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
 
+#include <cmath>
 #include <concepts>
 #include <memory>
 #include <sstream>
@@ -95,7 +96,8 @@ class Sequential {
     (add(std::forward<Layers>(layers)), ...);
   }
 
-  Sequential(const Sequential& other) : input_gradient_needed_(other.input_gradient_needed_) {
+  Sequential(const Sequential& other)
+      : input_gradient_needed_(other.input_gradient_needed_), check_finite_(other.check_finite_) {
     layers_.reserve(other.layers_.size());
     for (const auto& layer : other.layers_) layers_.push_back(layer->clone());
     outputs_.assign(layers_.size(), nullptr);
@@ -122,6 +124,7 @@ class Sequential {
 
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     if (layers_.empty()) fail_empty();
+    if (check_finite_) check_finite(x, "the network's input", "forward");
     for (std::size_t i = 0; i < layers_.size(); ++i) outputs_[i] = nullptr;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       try {
@@ -130,6 +133,7 @@ class Sequential {
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
+      if (check_finite_) check_finite(*outputs_[i], position(i) + " output", "forward");
     }
     return *outputs_.back();
   }
@@ -155,6 +159,7 @@ class Sequential {
 
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
     if (layers_.empty()) fail_empty();
+    if (check_finite_) check_finite(dy, "the output gradient given to backward", "backward");
     const Matrix<T>* current = nullptr;
     for (std::size_t i = layers_.size(); i-- > 0;) {
       try {
@@ -163,9 +168,22 @@ class Sequential {
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
+      if (check_finite_) {
+        check_finite(*current, position(i) + " input gradient", "backward");
+        for (auto& parameter : layers_[i]->parameters())
+          check_finite(parameter.grad(), position(i) + " gradient of " + parameter.name(),
+                       "backward");
+      }
     }
     return *current;
   }
+
+  // Anomaly detection, as PyTorch's detect_anomaly: with true, forward and backward check
+  // every layer's output, input gradient and parameter gradients and throw bnorm::Error
+  // naming the first layer where a NaN or an infinity appears. Costs one extra pass over
+  // each activation; off by default.
+  void set_check_finite(bool enabled) { check_finite_ = enabled; }
+  bool check_finite_enabled() const { return check_finite_; }
 
   // Every parameter in layer order, named as PyTorch's state_dict keys ("0.weight").
   std::vector<Parameter<T>> parameters() {
@@ -237,8 +255,25 @@ class Sequential {
       fail("Sequential: no layer ", index, "; the network has ", layers_.size(), " layers");
   }
 
+  std::string position(std::size_t index) const {
+    return "layer " + std::to_string(index) + " of " + std::to_string(layers_.size()) + " (" +
+           layers_[index]->name() + ")";
+  }
+
   [[noreturn]] void rethrow_with_position(const Error& error, std::size_t index) const {
     fail("layer ", index, " of ", layers_.size(), ": ", error.what());
+  }
+
+  template <class Derived>
+  static void check_finite(const Eigen::MatrixBase<Derived>& values, const std::string& what,
+                           const char* pass) {
+    if (values.allFinite()) [[likely]] return;
+    for (Index j = 0; j < values.cols(); ++j)
+      for (Index i = 0; i < values.rows(); ++i)
+        if (!std::isfinite(static_cast<double>(values(i, j))))
+          fail("Sequential ", pass, ": first non-finite value (", values(i, j), ") is in ", what,
+               ", at row ", i, ", column ", j, " of ",
+               detail::shape_string(values.rows(), values.cols()));
   }
 
   void apply_input_gradient_setting() {
@@ -249,6 +284,7 @@ class Sequential {
   std::vector<std::unique_ptr<detail::AnyLayer<T>>> layers_;
   std::vector<const Matrix<T>*> outputs_;  // of the last forward, per layer
   bool input_gradient_needed_ = true;
+  bool check_finite_ = false;
 };
 
 }  // namespace bnorm
