@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/gemm.hpp"
 #include "../core/generator.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
@@ -40,7 +41,7 @@ class Dense {
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     detail::check_shape(*this, "input", in_features(), -1, x.rows(), x.cols());
     output_.resize(out_features(), x.cols());
-    output_.noalias() = weight_ * x;
+    forward_product_.assign(output_, weight_, x);
     if (has_bias()) output_.colwise() += bias_;
     has_training_forward_ = mode == Mode::train;
     if (has_training_forward_) input_ = x;  // backward needs x; the caller's x may not live on
@@ -51,11 +52,11 @@ class Dense {
     if (!has_training_forward_) detail::fail(name(), ": backward needs a preceding forward in Mode::train");
     detail::check_shape(*this, "output gradient", out_features(), input_.cols(), dy.rows(),
                         dy.cols());
-    weight_grad_.noalias() = dy * input_.transpose();
+    weight_product_.assign(weight_grad_, dy, input_.transpose());
     if (has_bias()) bias_grad_.noalias() = dy.rowwise().sum();
     if (input_gradient_needed_) {
       input_grad_.resize(in_features(), dy.cols());
-      input_grad_.noalias() = weight_.transpose() * dy;
+      input_product_.assign(input_grad_, weight_.transpose(), dy);
     } else {
       input_grad_.resize(0, 0);
     }
@@ -97,6 +98,7 @@ class Dense {
   Matrix<T> weight_, weight_grad_;
   Vector<T> bias_, bias_grad_;
   Matrix<T> input_, output_, input_grad_;
+  detail::Gemm<T> forward_product_, weight_product_, input_product_;  // workspaces
   bool has_training_forward_ = false;
   bool input_gradient_needed_ = true;
 };
