@@ -7,6 +7,11 @@
 #include "core/parameter.hpp"
 #include "core/types.hpp"
 
+#include "data/dataset.hpp"
+#include "data/fashion_mnist.hpp"
+#include "data/idx.hpp"
+#include "data/mini_batches.hpp"
+
 #include "layers/batch_norm.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
@@ -15,11 +20,15 @@
 #include "layers/leaky_relu.hpp"
 #include "layers/relu.hpp"
 #include "layers/sigmoid.hpp"
+#include "layers/statistics_sync.hpp"
 #include "layers/tanh.hpp"
 
 #include "losses/mean_squared_error.hpp"
 #include "losses/softmax_cross_entropy.hpp"
 
+#include "metrics/accuracy.hpp"
+
+#include "model/recalibrate.hpp"
 #include "model/sequential.hpp"
 
 #include "optim/adam.hpp"
