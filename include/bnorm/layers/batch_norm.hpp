@@ -45,8 +45,10 @@ enum class SmallBatch {
 
 template <class T>
 struct BatchNormOptions {
-  T momentum = T(0.1);  // weight of the newest batch in the running statistics
-  T eps = T(1e-5);      // added to the variance inside the square root
+  // Hyperparameters are doubles, as PyTorch's, so {.momentum = 0.1, .eps = 1e-5} compiles
+  // for float layers too; they are rounded to T where they meet the data.
+  double momentum = 0.1;  // weight of the newest batch in the running statistics
+  double eps = 1e-5;      // added to the variance inside the square root
   bool affine = true;   // learn gamma and beta; false fixes them at 1 and 0
   // false: no running statistics; eval mode normalizes with the batch statistics too.
   bool track_running_stats = true;
@@ -56,8 +58,8 @@ struct BatchNormOptions {
   Index virtual_batch_size = 0;
   // Batch renormalization (Ioffe 2017); limits settable per step with set_renormalization.
   bool renormalize = false;
-  T rmax = T(1);
-  T dmax = T(0);
+  double rmax = 1.0;
+  double dmax = 0.0;
   SmallBatch small_batch = SmallBatch::error;
 };
 
@@ -66,10 +68,9 @@ class BatchNorm {
  public:
   explicit BatchNorm(Index features, BatchNormOptions<T> options = {}) : options_(options) {
     detail::check_positive_size("BatchNorm", "features", features);
-    detail::require(std::isfinite(static_cast<double>(options.momentum)) &&
-                        options.momentum >= T(0) && options.momentum <= T(1),
+    detail::require(options.momentum >= 0.0 && options.momentum <= 1.0,
                     "BatchNorm: momentum must be in [0, 1], got ", options.momentum);
-    detail::require(std::isfinite(static_cast<double>(options.eps)) && options.eps > T(0),
+    detail::require(std::isfinite(options.eps) && options.eps > 0.0,
                     "BatchNorm: eps must be finite and > 0, got ", options.eps);
     detail::require(options.virtual_batch_size == 0 || options.virtual_batch_size >= 2,
                     "BatchNorm: virtual_batch_size must be 0 (off) or at least 2, got ",
@@ -160,14 +161,15 @@ class BatchNorm {
   Index features() const { return gamma_.size(); }
   const BatchNormOptions<T>& options() const { return options_; }
   bool tracking() const { return options_.track_running_stats; }
+  T eps() const { return static_cast<T>(options_.eps); }
 
   // Renormalization limits, for schedules (the paper raises rmax from 1 to 3 and dmax from
   // 0 to 5 during training). rmax >= 1, dmax >= 0.
-  void set_renormalization(T rmax, T dmax) {
-    detail::require(std::isfinite(static_cast<double>(rmax)) && rmax >= T(1),
-                    name(), ": rmax must be finite and >= 1, got ", rmax);
-    detail::require(std::isfinite(static_cast<double>(dmax)) && dmax >= T(0),
-                    name(), ": dmax must be finite and >= 0, got ", dmax);
+  void set_renormalization(double rmax, double dmax) {
+    detail::require(std::isfinite(rmax) && rmax >= 1.0, name(),
+                    ": rmax must be finite and >= 1, got ", rmax);
+    detail::require(std::isfinite(dmax) && dmax >= 0.0, name(),
+                    ": dmax must be finite and >= 0, got ", dmax);
     options_.rmax = rmax;
     options_.dmax = dmax;
   }
@@ -252,17 +254,17 @@ class BatchNorm {
       group_counts_(g) = total;
       var_ /= total;  // biased variance, used to normalize
       auto inv_std = group_inv_std_.col(g).array();
-      inv_std = (var_.array() + options_.eps).sqrt().inverse();
+      inv_std = (var_.array() + eps()).sqrt().inverse();
       // Renormalization: y = gamma * (r * xhat_B + d) + beta = scale * xhat_B + shift.
       auto scale = group_scale_.col(g).array();
       scale = gamma_.array();
       shift_ = beta_;
       if (options_.renormalize && mode == Mode::train) {
-        const auto running_std = (running_var_.array() + options_.eps).sqrt();
-        const auto r = ((var_.array() + options_.eps).sqrt() / running_std)
-                           .cwiseMax(T(1) / options_.rmax).cwiseMin(options_.rmax);
-        const auto d = ((mean_ - running_mean_).array() / running_std)
-                           .cwiseMax(-options_.dmax).cwiseMin(options_.dmax);
+        const auto running_std = (running_var_.array() + eps()).sqrt();
+        const T rmax = static_cast<T>(options_.rmax), dmax = static_cast<T>(options_.dmax);
+        const auto r = ((var_.array() + eps()).sqrt() / running_std)
+                           .cwiseMax(T(1) / rmax).cwiseMin(rmax);
+        const auto d = ((mean_ - running_mean_).array() / running_std).cwiseMax(-dmax).cwiseMin(dmax);
         shift_.array() += gamma_.array() * d;
         scale *= r;
         // Kept for dgamma (scale / gamma would fail for gamma = 0).
@@ -288,11 +290,12 @@ class BatchNorm {
   }
 
   void update_running_statistics(const Vector<T>& mean, const Vector<T>& unbiased_var) {
-    const T factor = options_.running_average == RunningAverage::cumulative
-                         ? T(1) / static_cast<T>(num_batches_tracked_)
-                         : options_.momentum;
-    running_mean_ = (T(1) - factor) * running_mean_ + factor * mean;
-    running_var_ = (T(1) - factor) * running_var_ + factor * unbiased_var;
+    const double factor = options_.running_average == RunningAverage::cumulative
+                              ? 1.0 / static_cast<double>(num_batches_tracked_)
+                              : options_.momentum;
+    const T keep = static_cast<T>(1.0 - factor), take = static_cast<T>(factor);
+    running_mean_ = keep * running_mean_ + take * mean;
+    running_var_ = keep * running_var_ + take * unbiased_var;
   }
 
   // Eval mode, or a training batch too small for statistics under
@@ -302,7 +305,7 @@ class BatchNorm {
     group_scale_.resize(features(), 1);
     auto inv_std = group_inv_std_.col(0).array();
     auto scale = group_scale_.col(0).array();
-    inv_std = (running_var_.array() + options_.eps).sqrt().inverse();
+    inv_std = (running_var_.array() + eps()).sqrt().inverse();
     scale = gamma_.array() * inv_std;
     if (mode == Mode::eval) {
       for (Index j = 0; j < x.cols(); ++j)

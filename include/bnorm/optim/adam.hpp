@@ -15,11 +15,11 @@ namespace bnorm {
 
 template <class T>
 struct AdamOptions {
-  T lr = T(1e-3);
-  T beta1 = T(0.9);
-  T beta2 = T(0.999);
-  T eps = T(1e-8);
-  T weight_decay = T(0);
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
   bool amsgrad = false;
 };
 
@@ -49,24 +49,29 @@ class AdamBase : public OptimizerBase<T> {
     const Options o = options_;
     if (o.amsgrad && max_second_moments_.empty()) max_second_moments_ = this->make_slots();
     const long long t = ++this->step_count_;
-    const T bias_correction1 = T(1) - std::pow(o.beta1, static_cast<T>(t));
-    const T bias_correction2_sqrt = std::sqrt(T(1) - std::pow(o.beta2, static_cast<T>(t)));
-    const T step_size = o.lr / bias_correction1;
-    const T l2 = decoupled_weight_decay ? T(0) : o.weight_decay;
+    const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
+    const T bias_correction2_sqrt =
+        static_cast<T>(std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t))));
+    const T step_size = static_cast<T>(o.lr / bias_correction1);
+    const T l2 = decoupled_weight_decay ? T(0) : static_cast<T>(o.weight_decay);
+    const T decay = static_cast<T>(1.0 - o.lr * o.weight_decay);
+    const T beta1 = static_cast<T>(o.beta1), one_minus_beta1 = static_cast<T>(1.0 - o.beta1);
+    const T beta2 = static_cast<T>(o.beta2), one_minus_beta2 = static_cast<T>(1.0 - o.beta2);
+    const T eps = static_cast<T>(o.eps);
     for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
       auto value = this->parameters_[i].value().array();
-      if (decoupled_weight_decay) value *= T(1) - o.lr * o.weight_decay;
+      if (decoupled_weight_decay) value *= decay;
       const auto gradient = this->parameters_[i].grad().array() + l2 * value;
       auto m = first_moments_[i].array();
       auto v = second_moments_[i].array();
-      m = o.beta1 * m + (T(1) - o.beta1) * gradient;
-      v = o.beta2 * v + (T(1) - o.beta2) * gradient.square();
+      m = beta1 * m + one_minus_beta1 * gradient;
+      v = beta2 * v + one_minus_beta2 * gradient.square();
       if (o.amsgrad) {
         auto v_max = max_second_moments_[i].array();
         v_max = v_max.max(v);
-        value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + o.eps);
+        value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
       } else {
-        value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + o.eps);
+        value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
       }
     }
   }

@@ -11,11 +11,11 @@ namespace bnorm {
 // Adam's fields in Adam's order, with PyTorch's AdamW default weight_decay of 0.01.
 template <class T>
 struct AdamWOptions {
-  T lr = T(1e-3);
-  T beta1 = T(0.9);
-  T beta2 = T(0.999);
-  T eps = T(1e-8);
-  T weight_decay = T(1e-2);
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
   bool amsgrad = false;
 };
 

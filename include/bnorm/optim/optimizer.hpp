@@ -10,12 +10,16 @@
 //     The hyperparameters, writable between steps (learning-rate schedules).
 //
 // The update rules are PyTorch 1.13's (torch/optim/*.py, single-tensor path).
+// Hyperparameters are doubles, as PyTorch's Python floats: scalar coefficients such as
+// 1 - beta are formed in double and rounded once to the parameter type, as PyTorch does,
+// and `{.lr = 0.05}` compiles for float networks too.
 #pragma once
 
 #include "../core/error.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
 
+#include <cmath>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -44,13 +48,12 @@ class OptimizerBase {
     return slots;
   }
 
-  static void check_rate(std::string_view owner, std::string_view what, T value) {
-    require(std::isfinite(static_cast<double>(value)) && value >= T(0), owner, ": ", what,
+  static void check_rate(std::string_view owner, std::string_view what, double value) {
+    require(std::isfinite(value) && value >= 0.0, owner, ": ", what,
             " must be finite and >= 0, got ", value);
   }
-  static void check_fraction(std::string_view owner, std::string_view what, T value) {
-    require(value >= T(0) && value < T(1), owner, ": ", what, " must be in [0, 1), got ",
-            value);
+  static void check_fraction(std::string_view owner, std::string_view what, double value) {
+    require(value >= 0.0 && value < 1.0, owner, ": ", what, " must be in [0, 1), got ", value);
   }
 
   std::vector<Parameter<T>> parameters_;

@@ -15,11 +15,11 @@ namespace bnorm {
 
 template <class T>
 struct RMSpropOptions {
-  T lr = T(1e-2);
-  T alpha = T(0.99);
-  T eps = T(1e-8);
-  T weight_decay = T(0);
-  T momentum = T(0);
+  double lr = 1e-2;
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;
   bool centered = false;
 };
 
@@ -40,26 +40,29 @@ class RMSprop : public detail::OptimizerBase<T> {
 
   void step() {
     const RMSpropOptions<T> o = options_;
+    const T lr = static_cast<T>(o.lr), alpha = static_cast<T>(o.alpha);
+    const T one_minus_alpha = static_cast<T>(1.0 - o.alpha), eps = static_cast<T>(o.eps);
+    const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
     for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
       auto value = this->parameters_[i].value().array();
-      const auto gradient = this->parameters_[i].grad().array() + o.weight_decay * value;
+      const auto gradient = this->parameters_[i].grad().array() + weight_decay * value;
       auto square_average = square_averages_[i].array();
-      square_average = o.alpha * square_average + (T(1) - o.alpha) * gradient.square();
+      square_average = alpha * square_average + one_minus_alpha * gradient.square();
       auto gradient_average = gradient_averages_[i].array();
-      if (o.centered) gradient_average = o.alpha * gradient_average + (T(1) - o.alpha) * gradient;
+      if (o.centered) gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
       auto buffer = buffers_[i].array();
       auto update = [&](const auto& denominator) {
-        if (o.momentum > T(0)) {
-          buffer = o.momentum * buffer + gradient / denominator;
-          value -= o.lr * buffer;
+        if (o.momentum > 0.0) {
+          buffer = momentum * buffer + gradient / denominator;
+          value -= lr * buffer;
         } else {
-          value -= o.lr * gradient / denominator;
+          value -= lr * gradient / denominator;
         }
       };
       if (o.centered)
-        update((square_average - gradient_average.square()).sqrt() + o.eps);
+        update((square_average - gradient_average.square()).sqrt() + eps);
       else
-        update(square_average.sqrt() + o.eps);
+        update(square_average.sqrt() + eps);
     }
     ++this->step_count_;
   }

@@ -13,11 +13,11 @@ namespace bnorm {
 
 template <class T>
 struct SGDOptions {
-  T lr = T(0.01);
-  T momentum = T(0);
-  T weight_decay = T(0);
+  double lr = 0.01;
+  double momentum = 0;
+  double weight_decay = 0;
   bool nesterov = false;
-  T dampening = T(0);
+  double dampening = 0;
 };
 
 template <class T>
@@ -29,31 +29,34 @@ class SGD : public detail::OptimizerBase<T> {
     this->check_rate("SGD", "momentum", options.momentum);
     this->check_rate("SGD", "weight_decay", options.weight_decay);
     this->check_rate("SGD", "dampening", options.dampening);
-    detail::require(!options.nesterov || (options.momentum > T(0) && options.dampening == T(0)),
+    detail::require(!options.nesterov || (options.momentum > 0.0 && options.dampening == 0.0),
                     "SGD: Nesterov momentum requires momentum > 0 and dampening 0");
     buffers_ = this->make_slots();
   }
 
   void step() {
     const SGDOptions<T> o = options_;
+    const T lr = static_cast<T>(o.lr), momentum = static_cast<T>(o.momentum);
+    const T weight_decay = static_cast<T>(o.weight_decay);
+    const T undamped = static_cast<T>(1.0 - o.dampening);
     for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
       auto value = this->parameters_[i].value().array();
-      const auto gradient = this->parameters_[i].grad().array() + o.weight_decay * value;
-      if (o.momentum == T(0)) {
-        value -= o.lr * gradient;
+      const auto gradient = this->parameters_[i].grad().array() + weight_decay * value;
+      if (o.momentum == 0.0) {
+        value -= lr * gradient;
         continue;
       }
       auto buffer = buffers_[i].array();
       if (momentum_started_)
-        buffer = o.momentum * buffer + (T(1) - o.dampening) * gradient;
+        buffer = momentum * buffer + undamped * gradient;
       else
         buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
       if (o.nesterov)
-        value -= o.lr * (gradient + o.momentum * buffer);
+        value -= lr * (gradient + momentum * buffer);
       else
-        value -= o.lr * buffer;
+        value -= lr * buffer;
     }
-    momentum_started_ = momentum_started_ || o.momentum != T(0);
+    momentum_started_ = momentum_started_ || o.momentum != 0.0;
     ++this->step_count_;
   }
 
