@@ -28,6 +28,7 @@
 
 #include "metrics/accuracy.hpp"
 
+#include "model/fold_batchnorm.hpp"
 #include "model/recalibrate.hpp"
 #include "model/sequential.hpp"
 

@@ -122,6 +122,15 @@ class Sequential {
     return *this;
   }
 
+  // Appends a copy of layer `index` of `other` (any layer type, as it is now).
+  Sequential& add_copy(const Sequential& other, std::size_t index) {
+    other.check_index(index);
+    layers_.push_back(other.layers_[index]->clone());
+    outputs_.push_back(nullptr);
+    apply_input_gradient_setting();
+    return *this;
+  }
+
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     if (layers_.empty()) fail_empty();
     if (check_finite_) check_finite(x, "the network's input", "forward");

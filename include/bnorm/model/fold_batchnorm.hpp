@@ -1,0 +1,128 @@
+// Folding BatchNorm into the adjacent Dense layers, for inference.
+//
+// In eval mode a BatchNorm is the affine map y = s * x + t per feature, with
+// s = gamma / sqrt(running_var + eps) and t = beta - s * running_mean, so it can be merged
+// into a neighbouring Dense layer at no cost in accuracy:
+//   Dense then BatchNorm:  s * (W x + b) + t  =  (diag(s) W) x + (s * b + t)
+//   BatchNorm then Dense:  W (s * x + t) + b  =  (W diag(s)) x + (W t + b)
+// The second form, a BatchNorm feeding a Dense directly, is one that other libraries do
+// not fold. The merged weights are computed in extended precision and rounded once.
+#pragma once
+
+#include "../core/error.hpp"
+#include "../core/types.hpp"
+#include "../layers/batch_norm.hpp"
+#include "../layers/dense.hpp"
+#include "../layers/dropout.hpp"
+#include "../layers/identity.hpp"
+#include "sequential.hpp"
+
+#include <type_traits>
+#include <vector>
+
+namespace bnorm {
+
+namespace detail {
+
+template <class T>
+using FoldScalar = std::conditional_t<std::is_same_v<T, float>, double, long double>;
+
+// Eval-mode BatchNorm as y = scale * x + shift, in extended precision.
+template <class T>
+struct AffineMap {
+  Eigen::Matrix<FoldScalar<T>, Eigen::Dynamic, 1> scale, shift;
+};
+
+template <class T>
+AffineMap<T> eval_affine_map(const BatchNorm<T>& norm) {
+  using E = FoldScalar<T>;
+  AffineMap<T> map;
+  map.scale = norm.gamma().template cast<E>().array() /
+              (norm.running_var().template cast<E>().array() + E(norm.options().eps)).sqrt();
+  map.shift = norm.beta().template cast<E>().array() -
+              map.scale.array() * norm.running_mean().template cast<E>().array();
+  return map;
+}
+
+// Appends the layers of `net` to `flat`, with nested Sequentials opened up and the layers
+// that are the identity in eval mode (Dropout, Identity) left out.
+template <class T>
+void flatten_for_inference(const Sequential<T>& net, Sequential<T>& flat) {
+  auto& source = const_cast<Sequential<T>&>(net);  // layer_if is non-const; nothing is changed
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    if (auto* inner = source.template layer_if<Sequential<T>>(i)) {
+      flatten_for_inference(*inner, flat);
+    } else if (!net.template holds<Dropout<T>>(i) && !net.template holds<Identity<T>>(i)) {
+      flat.add_copy(net, i);
+    }
+  }
+}
+
+// A Dense layer with a bias, to be overwritten: drawn from its own generator so that
+// folding leaves bnorm::default_generator() untouched.
+template <class T>
+Dense<T> dense_with_bias(Index in, Index out) {
+  Generator unused(0);
+  return Dense<T>(in, out, Bias::learned, Init::pytorch_default(), unused);
+}
+
+template <class T>
+bool foldable(Sequential<T>& net, std::size_t i) {
+  const auto* norm = net.template layer_if<BatchNorm<T>>(i);
+  return norm && norm->tracking();  // without running statistics eval uses the batch
+}
+
+}  // namespace detail
+
+// Returns an inference network equal to `net` in eval mode, in which every BatchNorm that
+// directly follows a Dense layer, or else directly precedes one, is folded into it; nested
+// Sequentials are flattened and Dropout and Identity layers (the identity in eval mode) are
+// dropped. Throws bnorm::Error if a BatchNorm and its Dense neighbour disagree in size.
+// BatchNorms with no Dense neighbour, or without running statistics, are kept as they are.
+template <class T>
+Sequential<T> fold_batchnorm(const Sequential<T>& net) {
+  using E = detail::FoldScalar<T>;
+  Sequential<T> flat;
+  detail::flatten_for_inference(net, flat);
+  Sequential<T> folded;
+  for (std::size_t i = 0; i < flat.size(); ++i) {
+    auto* dense = flat.template layer_if<Dense<T>>(i);
+    const bool norm_after = dense && i + 1 < flat.size() && detail::foldable(flat, i + 1);
+    const bool norm_before = !norm_after && detail::foldable(flat, i) && i + 1 < flat.size() &&
+                             flat.template holds<Dense<T>>(i + 1);
+    if (norm_after) {  // Dense then BatchNorm: scale the rows of W, map the bias
+      const auto& norm = flat.template layer<BatchNorm<T>>(i + 1);
+      detail::require(norm.features() == dense->out_features(), "fold_batchnorm: ",
+                      norm.name(), " (layer ", i + 1, ") does not fit the ", dense->out_features(),
+                      " outputs of ", dense->name(), " (layer ", i, ")");
+      const auto map = detail::eval_affine_map(norm);
+      Dense<T> merged = detail::dense_with_bias<T>(dense->in_features(), dense->out_features());
+      const auto bias = dense->has_bias() ? dense->bias().template cast<E>().eval()
+                                          : decltype(map.shift)::Zero(map.shift.size()).eval();
+      merged.weight() = (map.scale.asDiagonal() * dense->weight().template cast<E>()).template cast<T>();
+      merged.bias() = (map.scale.array() * bias.array() + map.shift.array()).matrix().template cast<T>();
+      folded.add(std::move(merged));
+      ++i;
+    } else if (norm_before) {  // BatchNorm then Dense: scale the columns of W, map the bias
+      const auto& norm = flat.template layer<BatchNorm<T>>(i);
+      Dense<T>& next = flat.template layer<Dense<T>>(i + 1);
+      detail::require(norm.features() == next.in_features(), "fold_batchnorm: ", norm.name(),
+                      " (layer ", i, ") does not fit the ", next.in_features(), " inputs of ",
+                      next.name(), " (layer ", i + 1, ")");
+      const auto map = detail::eval_affine_map(norm);
+      Dense<T> merged = detail::dense_with_bias<T>(next.in_features(), next.out_features());
+      const auto weight = next.weight().template cast<E>().eval();
+      const auto bias = next.has_bias() ? next.bias().template cast<E>().eval()
+                                        : decltype(map.shift)::Zero(next.out_features()).eval();
+      merged.weight() = (weight * map.scale.asDiagonal()).template cast<T>();
+      merged.bias() = (weight * map.shift + bias).template cast<T>();
+      folded.add(std::move(merged));
+      ++i;
+    } else {
+      folded.add_copy(flat, i);
+    }
+  }
+  return folded;
+}
+
+}  // namespace bnorm
