@@ -213,25 +213,23 @@ class BatchNorm {
     const Index first = group * options_.virtual_batch_size;
     return {first, group + 1 == groups ? batch - first : options_.virtual_batch_size};
   }
-  // Statistics in passes over columns, each accumulated into a feature-length vector
-  // (contiguous, vectorized). The mean is accumulated relative to the group's first example
-  // and the centred sum of squares uses the corrected two-pass formula
-  // M2 = sum(d^2) - sum(d)^2 / m with d = x - mean (Chan, Golub & LeVeque), whose second
-  // term removes the rounding error left in the mean: a large offset cannot cancel the
-  // spread, as E[x^2] - E[x]^2 would.
+  // Mean and centred sum of squares M2 in one pass over the columns, accumulated into
+  // feature-length vectors (contiguous, vectorized). The sums are of d = x - x0, shifted by
+  // the group's first example, and M2 = sum(d^2) - sum(d)^2 / m: a large common offset
+  // cancels exactly in d, so it cannot swamp the spread as in E[x^2] - E[x]^2; what remains
+  // to cancel is (mean - x0)^2 / var, of order 1 for a typical first example.
   void moments(const Eigen::Ref<const Matrix<T>>& x, Index first, Index count) {
     const auto x0 = x.col(first);
-    sum_a_.setZero();
-    for (Index j = first + 1; j < first + count; ++j) sum_a_ += x.col(j) - x0;
-    mean_ = x0 + sum_a_ / static_cast<T>(count);
-    sum_a_.setZero();
-    sum_b_.setZero();
-    for (Index j = first; j < first + count; ++j) {
-      sum_a_ += x.col(j) - mean_;
-      sum_b_.array() += (x.col(j) - mean_).array().square();
+    sum_a_.setZero();  // sum(d)
+    sum_b_.setZero();  // sum(d^2)
+    for (Index j = first + 1; j < first + count; ++j) {
+      sum_a_ += x.col(j) - x0;
+      sum_b_.array() += (x.col(j) - x0).array().square();
     }
+    const T inv_count = T(1) / static_cast<T>(count);
+    mean_ = x0 + sum_a_ * inv_count;
     // var_ holds M2, the centred sum of squares.
-    var_ = (sum_b_.array() - sum_a_.array().square() / static_cast<T>(count)).max(T(0)).matrix();
+    var_ = (sum_b_.array() - sum_a_.array().square() * inv_count).max(T(0)).matrix();
   }
 
   void forward_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
