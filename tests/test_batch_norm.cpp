@@ -281,3 +281,53 @@ TEST_CASE("Invalid option combinations are refused") {
                        "renormalization", "track_running_stats");
   CHECK_ERROR_MENTIONS(BatchNorm<float>(4, {.renormalize = true, .rmax = 0.5f}), "rmax");
 }
+
+namespace {
+// Stands in for another process holding `other` examples: merges their moments (Chan et
+// al.) and adds their backward sums, and counts its calls.
+struct TwoProcessSync : StatisticsSync<double> {
+  Matrix<double> other, other_dy, other_xhat;
+  int calls = 0;
+  double merge_moments(double count, Vector<double>& mean, Vector<double>& m2) override {
+    ++calls;
+    const double n = double(other.cols());
+    const Vector<double> other_mean = other.rowwise().mean();
+    const Vector<double> other_m2 = (other.colwise() - other_mean).array().square().rowwise().sum();
+    const double total = count + n;
+    const Vector<double> delta = other_mean - mean;
+    m2 = m2 + other_m2 + delta.cwiseProduct(delta) * (count * n / total);
+    mean = mean + delta * (n / total);
+    return total;
+  }
+  void sum(Vector<double>& sum_dy, Vector<double>& sum_dy_xhat) override {
+    ++calls;
+    sum_dy += other_dy.rowwise().sum();
+    sum_dy_xhat += other_dy.cwiseProduct(other_xhat).rowwise().sum();
+  }
+};
+}  // namespace
+
+TEST_CASE("A synchronized BatchNorm normalizes with the global batch, even a local batch of one") {
+  const Matrix<double> all = random_input(3, 4, 12), all_dy = random_input(3, 4, 13);
+  BatchNorm<double> whole(3);
+  const Matrix<double> expected = whole.forward(all, Mode::train);
+  const Matrix<double> expected_dx = whole.backward(all_dy);
+
+  auto sync = std::make_shared<TwoProcessSync>();
+  sync->other = all.rightCols(3);
+  sync->other_dy = all_dy.rightCols(3);
+  sync->other_xhat = (expected.rightCols(3));  // gamma 1, beta 0: y is xhat
+  BatchNorm<double> local(3);
+  local.set_statistics_sync(sync);
+  const Matrix<double> y = local.forward(all.leftCols(1), Mode::train);
+  CHECK((y - expected.leftCols(1)).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((local.running_var() - whole.running_var()).cwiseAbs().maxCoeff() < 1e-14);
+  const Matrix<double> dx = local.backward(all_dy.leftCols(1));
+  CHECK((dx - expected_dx.leftCols(1)).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK(sync->calls == 2);
+
+  local.forward(all.leftCols(2), Mode::eval);  // eval batches are never synchronized
+  CHECK(sync->calls == 2);
+  sync->other = all.leftCols(0);  // no other examples: a global batch of one
+  CHECK_ERROR_MENTIONS(local.forward(all.leftCols(1), Mode::train), "synchronized", "at least 2");
+}

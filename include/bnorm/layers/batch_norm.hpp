@@ -94,7 +94,8 @@ class BatchNorm {
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     detail::check_shape(*this, "input", features(), -1, x.rows(), x.cols());
     const bool batch_statistics = mode == Mode::train || !tracking();
-    const bool too_small = batch_statistics && x.cols() < 2;
+    // A synchronized batch is judged by its global size, known after the merge.
+    const bool too_small = batch_statistics && x.cols() < 2 && !(sync_ && mode == Mode::train);
     if (too_small && (mode == Mode::eval || !tracking() ||
                       options_.small_batch == SmallBatch::error))
       detail::fail(name(), ": a ", mode == Mode::train ? "training " : "",
@@ -174,8 +175,10 @@ class BatchNorm {
     options_.dmax = dmax;
   }
 
-  // Data-parallel training: batch statistics and the backward sums are merged across
-  // processes through `sync` (nullptr: this process only). Not with ghost batches.
+  // Data-parallel training: in Mode::train, the batch statistics and the backward sums
+  // are merged across processes through `sync` (nullptr: this process only), and a local
+  // batch of one example is fine as long as the global batch has two. Not with ghost
+  // batches.
   void set_statistics_sync(std::shared_ptr<StatisticsSync<T>> sync) {
     detail::require(!sync || options_.virtual_batch_size == 0, name(),
                     ": ghost batches are normalized locally; they cannot be synchronized");
@@ -242,13 +245,20 @@ class BatchNorm {
     if (update) {  // running statistics average over the groups
       batch_mean_sum_.setZero(features());
       batch_var_sum_.setZero(features());
-      ++num_batches_tracked_;
     }
+    // Only training batches are synchronized (as PyTorch's SyncBatchNorm): eval batches,
+    // which processes may see in different numbers, never enter a collective call.
+    synchronized_ = sync_ && mode == Mode::train;
     for (Index g = 0; g < groups; ++g) {
       auto [first, count] = group_columns(g, batch, groups);
       moments(x, first, count);
       T total = static_cast<T>(count);
-      if (sync_) total = sync_->merge_moments(total, mean_, var_);
+      if (synchronized_) {
+        total = sync_->merge_moments(total, mean_, var_);
+        if (total < T(2))  // the same total on every process: all of them throw
+          detail::fail(name(), ": the synchronized training batch has ", total,
+                       " example over all processes; normalizing needs at least 2");
+      }
       group_counts_(g) = total;
       var_ /= total;  // biased variance, used to normalize
       auto inv_std = group_inv_std_.col(g).array();
@@ -284,7 +294,10 @@ class BatchNorm {
     }
     frozen_statistics_ = false;
     renormalized_ = options_.renormalize && mode == Mode::train;
-    if (update) update_running_statistics(batch_mean_sum_, batch_var_sum_);
+    if (update) {
+      ++num_batches_tracked_;
+      update_running_statistics(batch_mean_sum_, batch_var_sum_);
+    }
   }
 
   void update_running_statistics(const Vector<T>& mean, const Vector<T>& unbiased_var) {
@@ -333,7 +346,7 @@ class BatchNorm {
           renorm_r_.col(g).array() * sum_b_.array() + renorm_d_.col(g).array() * sum_a_.array();
     else
       gamma_grad_ += sum_b_;
-    if (sync_) sync_->sum(sum_a_, sum_b_);
+    if (synchronized_) sync_->sum(sum_a_, sum_b_);
     const T inv_total = T(1) / group_counts_(g);
     sum_a_ *= inv_total;
     sum_b_ *= inv_total;
@@ -350,7 +363,7 @@ class BatchNorm {
   // Saved by a training forward for backward, one column per group.
   Matrix<T> normalized_, group_scale_, group_inv_std_, renorm_r_, renorm_d_;
   Vector<T> group_counts_;
-  bool frozen_statistics_ = false, renormalized_ = false;
+  bool frozen_statistics_ = false, renormalized_ = false, synchronized_ = false;
   // Scratch, sized at construction or on the first call at a batch size.
   Vector<T> mean_, var_, shift_, sum_a_, sum_b_, batch_mean_sum_, batch_var_sum_;
   Matrix<T> output_, input_grad_;
