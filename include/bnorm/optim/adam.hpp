@@ -58,22 +58,26 @@ class AdamBase : public OptimizerBase<T> {
     const T beta1 = static_cast<T>(o.beta1), one_minus_beta1 = static_cast<T>(1.0 - o.beta1);
     const T beta2 = static_cast<T>(o.beta2), one_minus_beta2 = static_cast<T>(1.0 - o.beta2);
     const T eps = static_cast<T>(o.eps);
-    for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
-      auto value = this->parameters_[i].value().array();
-      if (decoupled_weight_decay) value *= decay;
-      const auto gradient = this->parameters_[i].grad().array() + l2 * value;
-      auto m = first_moments_[i].array();
-      auto v = second_moments_[i].array();
-      m = beta1 * m + one_minus_beta1 * gradient;
-      v = beta2 * v + one_minus_beta2 * gradient.square();
-      if (o.amsgrad) {
-        auto v_max = max_second_moments_[i].array();
-        v_max = v_max.max(v);
-        value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
-      } else {
-        value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
-      }
-    }
+    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+      if (decoupled_weight_decay && decay != T(1)) value *= decay;
+      auto update = [&](const auto& gradient) {
+        auto m = this->chunk_of(first_moments_[i], first, count);
+        auto v = this->chunk_of(second_moments_[i], first, count);
+        m = beta1 * m + one_minus_beta1 * gradient;
+        v = beta2 * v + one_minus_beta2 * gradient.square();
+        if (o.amsgrad) {
+          auto v_max = this->chunk_of(max_second_moments_[i], first, count);
+          v_max = v_max.max(v);
+          value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
+        } else {
+          value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
+        }
+      };
+      if (l2 == T(0))
+        update(grad);
+      else
+        update(grad + l2 * value);
+    });
   }
 
   Options options_;

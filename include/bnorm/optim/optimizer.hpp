@@ -19,6 +19,7 @@
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,29 @@ class OptimizerBase {
     for (const auto& parameter : parameters_)
       slots.push_back(Matrix<T>::Zero(parameter.rows(), parameter.cols()));
     return slots;
+  }
+
+  // Calls update(value, grad, slot_index, first, count) for consecutive chunks of each
+  // parameter's elements, as 1-D arrays. An update made of several statements then streams
+  // the parameter through memory once: each chunk stays in L1 between its statements.
+  template <class Update>
+  void for_each_chunk(Update&& update) {
+    constexpr Index chunk = 2048;
+    using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+      auto& parameter = parameters_[i];
+      for (Index first = 0; first < parameter.size(); first += chunk) {
+        const Index count = std::min(chunk, parameter.size() - first);
+        Array value(parameter.value().data() + first, count);
+        Array grad(parameter.grad().data() + first, count);
+        update(value, grad, i, first, count);
+      }
+    }
+  }
+
+  // Slot `slot` of parameter i, elements [first, first + count), as a 1-D array.
+  static auto chunk_of(Matrix<T>& slot, Index first, Index count) {
+    return Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(slot.data() + first, count);
   }
 
   static void check_rate(std::string_view owner, std::string_view what, double value) {

@@ -43,27 +43,31 @@ class RMSprop : public detail::OptimizerBase<T> {
     const T lr = static_cast<T>(o.lr), alpha = static_cast<T>(o.alpha);
     const T one_minus_alpha = static_cast<T>(1.0 - o.alpha), eps = static_cast<T>(o.eps);
     const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
-    for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
-      auto value = this->parameters_[i].value().array();
-      const auto gradient = this->parameters_[i].grad().array() + weight_decay * value;
-      auto square_average = square_averages_[i].array();
-      square_average = alpha * square_average + one_minus_alpha * gradient.square();
-      auto gradient_average = gradient_averages_[i].array();
-      if (o.centered) gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
-      auto buffer = buffers_[i].array();
-      auto update = [&](const auto& denominator) {
-        if (o.momentum > 0.0) {
-          buffer = momentum * buffer + gradient / denominator;
-          value -= lr * buffer;
-        } else {
-          value -= lr * gradient / denominator;
-        }
+    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+      auto square_average = this->chunk_of(square_averages_[i], first, count);
+      auto gradient_average = this->chunk_of(gradient_averages_[i], first, count);
+      auto buffer = this->chunk_of(buffers_[i], first, count);
+      auto with_gradient = [&](const auto& gradient) {
+        square_average = alpha * square_average + one_minus_alpha * gradient.square();
+        if (o.centered) gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
+        auto update = [&](const auto& denominator) {
+          if (o.momentum > 0.0) {
+            buffer = momentum * buffer + gradient / denominator;
+            value -= lr * buffer;
+          } else {
+            value -= lr * gradient / denominator;
+          }
+        };
+        if (o.centered)
+          update((square_average - gradient_average.square()).sqrt() + eps);
+        else
+          update(square_average.sqrt() + eps);
       };
-      if (o.centered)
-        update((square_average - gradient_average.square()).sqrt() + eps);
+      if (weight_decay == T(0))
+        with_gradient(grad);
       else
-        update(square_average.sqrt() + eps);
-    }
+        with_gradient(grad + weight_decay * value);
+    });
     ++this->step_count_;
   }
 

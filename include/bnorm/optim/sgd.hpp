@@ -39,23 +39,28 @@ class SGD : public detail::OptimizerBase<T> {
     const T lr = static_cast<T>(o.lr), momentum = static_cast<T>(o.momentum);
     const T weight_decay = static_cast<T>(o.weight_decay);
     const T undamped = static_cast<T>(1.0 - o.dampening);
-    for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
-      auto value = this->parameters_[i].value().array();
-      const auto gradient = this->parameters_[i].grad().array() + weight_decay * value;
-      if (o.momentum == 0.0) {
-        value -= lr * gradient;
-        continue;
-      }
-      auto buffer = buffers_[i].array();
-      if (momentum_started_)
-        buffer = momentum * buffer + undamped * gradient;
+    const bool started = momentum_started_;
+    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+      auto update = [&](const auto& gradient) {
+        if (o.momentum == 0.0) {
+          value -= lr * gradient;
+          return;
+        }
+        auto buffer = this->chunk_of(buffers_[i], first, count);
+        if (started)
+          buffer = momentum * buffer + undamped * gradient;
+        else
+          buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
+        if (o.nesterov)
+          value -= lr * (gradient + momentum * buffer);
+        else
+          value -= lr * buffer;
+      };
+      if (o.weight_decay == 0.0)
+        update(grad);
       else
-        buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
-      if (o.nesterov)
-        value -= lr * (gradient + momentum * buffer);
-      else
-        value -= lr * buffer;
-    }
+        update(grad + weight_decay * value);
+    });
     momentum_started_ = momentum_started_ || o.momentum != 0.0;
     ++this->step_count_;
   }
