@@ -5,6 +5,7 @@
 #include "core/generator.hpp"
 #include "core/layer.hpp"
 #include "core/parameter.hpp"
+#include "core/threads.hpp"
 #include "core/types.hpp"
 
 #include "data/dataset.hpp"

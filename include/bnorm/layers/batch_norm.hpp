@@ -16,6 +16,7 @@
 
 #include "../core/error.hpp"
 #include "../core/parameter.hpp"
+#include "../core/threads.hpp"
 #include "../core/types.hpp"
 #include "statistics_sync.hpp"
 
@@ -87,7 +88,7 @@ class BatchNorm {
       running_mean_ = Vector<T>::Zero(features);
       running_var_ = Vector<T>::Ones(features);
     }
-    for (Vector<T>* scratch : {&mean_, &var_, &shift_, &sum_a_, &sum_b_})
+    for (Vector<T>* scratch : {&mean_, &var_, &shift_, &dx_scale_, &sum_a_, &sum_b_})
       scratch->resize(features);
   }
 
@@ -130,11 +131,15 @@ class BatchNorm {
     beta_grad_.setZero();
     gamma_grad_.setZero();
     if (frozen_statistics_) {
-      for (Index j = 0; j < dy.cols(); ++j) {
-        beta_grad_ += dy.col(j);
-        gamma_grad_.array() += dy.col(j).array() * normalized_.col(j).array();
-        input_grad_.col(j).array() = group_scale_.col(0).array() * dy.col(j).array();
-      }
+      detail::parallel_ranges(features(), dy.size(), [&](Index row, Index rows) {
+        const auto scale = group_scale_.col(0).segment(row, rows).array();
+        for (Index j = 0; j < dy.cols(); ++j) {
+          const auto g = dy.col(j).segment(row, rows).array();
+          beta_grad_.segment(row, rows).array() += g;
+          gamma_grad_.segment(row, rows).array() += g * normalized_.col(j).segment(row, rows).array();
+          input_grad_.col(j).segment(row, rows).array() = scale * g;
+        }
+      });
     } else {
       for (Index g = 0; g < group_count(); ++g) backward_group(dy, g);
     }
@@ -222,15 +227,19 @@ class BatchNorm {
   // cancels exactly in d, so it cannot swamp the spread as in E[x^2] - E[x]^2; what remains
   // to cancel is (mean - x0)^2 / var, of order 1 for a typical first example.
   void moments(const Eigen::Ref<const Matrix<T>>& x, Index first, Index count) {
-    const auto x0 = x.col(first);
-    sum_a_.setZero();  // sum(d)
-    sum_b_.setZero();  // sum(d^2)
-    for (Index j = first + 1; j < first + count; ++j) {
-      sum_a_ += x.col(j) - x0;
-      sum_b_.array() += (x.col(j) - x0).array().square();
-    }
+    detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
+      const auto x0 = x.col(first).segment(row, rows);
+      auto sum_d = sum_a_.segment(row, rows);
+      auto sum_d2 = sum_b_.segment(row, rows).array();
+      sum_d.setZero();
+      sum_d2.setZero();
+      for (Index j = first + 1; j < first + count; ++j) {
+        sum_d += x.col(j).segment(row, rows) - x0;
+        sum_d2 += (x.col(j).segment(row, rows) - x0).array().square();
+      }
+    });
     const T inv_count = T(1) / static_cast<T>(count);
-    mean_ = x0 + sum_a_ * inv_count;
+    mean_ = x.col(first) + sum_a_ * inv_count;
     // var_ holds M2, the centred sum of squares.
     var_ = (sum_b_.array() - sum_a_.array().square() * inv_count).max(T(0)).matrix();
   }
@@ -281,11 +290,17 @@ class BatchNorm {
         renorm_r_.col(g) = r.matrix();
         renorm_d_.col(g) = d.matrix();
       }
-      for (Index j = first; j < first + count; ++j) {
-        auto xhat = normalized_.col(j).array();
-        xhat = (x.col(j) - mean_).array() * inv_std;
-        output_.col(j).array() = xhat * scale + shift_.array();
-      }
+      detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
+        const auto mean = mean_.segment(row, rows);
+        const auto inv_std = group_inv_std_.col(g).segment(row, rows).array();
+        const auto scale = group_scale_.col(g).segment(row, rows).array();
+        const auto shift = shift_.segment(row, rows).array();
+        for (Index j = first; j < first + count; ++j) {
+          auto xhat = normalized_.col(j).segment(row, rows).array();
+          xhat = (x.col(j).segment(row, rows) - mean).array() * inv_std;
+          output_.col(j).segment(row, rows).array() = xhat * scale + shift;
+        }
+      });
       if (update) {
         batch_mean_sum_ += mean_ * (static_cast<T>(count) / static_cast<T>(batch));
         batch_var_sum_ += var_ * (total / (total - T(1)) * static_cast<T>(count) /
@@ -314,32 +329,44 @@ class BatchNorm {
   void forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     group_inv_std_.resize(features(), 1);
     group_scale_.resize(features(), 1);
-    auto inv_std = group_inv_std_.col(0).array();
-    auto scale = group_scale_.col(0).array();
-    inv_std = (running_var_.array() + eps()).sqrt().inverse();
-    scale = gamma_.array() * inv_std;
-    if (mode == Mode::eval) {
-      for (Index j = 0; j < x.cols(); ++j)
-        output_.col(j).array() = (x.col(j) - running_mean_).array() * scale + beta_.array();
-      return;
-    }
-    normalized_.resize(x.rows(), x.cols());  // for dgamma
-    for (Index j = 0; j < x.cols(); ++j) {
-      normalized_.col(j).array() = (x.col(j) - running_mean_).array() * inv_std;
-      output_.col(j).array() = normalized_.col(j).array() * gamma_.array() + beta_.array();
-    }
+    group_inv_std_.col(0).array() = (running_var_.array() + eps()).sqrt().inverse();
+    group_scale_.col(0).array() = gamma_.array() * group_inv_std_.col(0).array();
+    if (mode == Mode::train) normalized_.resize(x.rows(), x.cols());  // for dgamma
+    detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
+      const auto mean = running_mean_.segment(row, rows);
+      const auto beta = beta_.segment(row, rows).array();
+      if (mode == Mode::eval) {
+        const auto scale = group_scale_.col(0).segment(row, rows).array();
+        for (Index j = 0; j < x.cols(); ++j)
+          output_.col(j).segment(row, rows).array() =
+              (x.col(j).segment(row, rows) - mean).array() * scale + beta;
+        return;
+      }
+      const auto inv_std = group_inv_std_.col(0).segment(row, rows).array();
+      const auto gamma = gamma_.segment(row, rows).array();
+      for (Index j = 0; j < x.cols(); ++j) {
+        auto xhat = normalized_.col(j).segment(row, rows).array();
+        xhat = (x.col(j).segment(row, rows) - mean).array() * inv_std;
+        output_.col(j).segment(row, rows).array() = xhat * gamma + beta;
+      }
+    });
+    if (mode == Mode::eval) return;
     frozen_statistics_ = true;
     renormalized_ = false;
   }
 
   void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
     auto [first, count] = group_columns(g, dy.cols(), group_count());
-    sum_a_.setZero();  // sum(g)
-    sum_b_.setZero();  // sum(g * xhat_B)
-    for (Index j = first; j < first + count; ++j) {
-      sum_a_ += dy.col(j);
-      sum_b_.array() += dy.col(j).array() * normalized_.col(j).array();
-    }
+    detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
+      auto sum_dy = sum_a_.segment(row, rows);               // sum(g)
+      auto sum_dy_xhat = sum_b_.segment(row, rows).array();  // sum(g * xhat_B)
+      sum_dy.setZero();
+      sum_dy_xhat.setZero();
+      for (Index j = first; j < first + count; ++j) {
+        sum_dy += dy.col(j).segment(row, rows);
+        sum_dy_xhat += dy.col(j).segment(row, rows).array() * normalized_.col(j).segment(row, rows).array();
+      }
+    });
     beta_grad_ += sum_a_;
     if (renormalized_)  // dgamma = sum(g * (r xhat_B + d))
       gamma_grad_.array() +=
@@ -350,10 +377,16 @@ class BatchNorm {
     const T inv_total = T(1) / group_counts_(g);
     sum_a_ *= inv_total;
     sum_b_ *= inv_total;
-    const auto scale = (group_scale_.col(g).array() * group_inv_std_.col(g).array());
-    for (Index j = first; j < first + count; ++j)
-      input_grad_.col(j).array() =
-          scale * (dy.col(j).array() - sum_a_.array() - normalized_.col(j).array() * sum_b_.array());
+    dx_scale_ = (group_scale_.col(g).array() * group_inv_std_.col(g).array()).matrix();
+    detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
+      const auto scale = dx_scale_.segment(row, rows).array();
+      const auto mean_dy = sum_a_.segment(row, rows).array();
+      const auto mean_dy_xhat = sum_b_.segment(row, rows).array();
+      for (Index j = first; j < first + count; ++j)
+        input_grad_.col(j).segment(row, rows).array() =
+            scale * (dy.col(j).segment(row, rows).array() - mean_dy -
+                     normalized_.col(j).segment(row, rows).array() * mean_dy_xhat);
+    });
   }
 
   BatchNormOptions<T> options_;
@@ -365,7 +398,7 @@ class BatchNorm {
   Vector<T> group_counts_;
   bool frozen_statistics_ = false, renormalized_ = false, synchronized_ = false;
   // Scratch, sized at construction or on the first call at a batch size.
-  Vector<T> mean_, var_, shift_, sum_a_, sum_b_, batch_mean_sum_, batch_var_sum_;
+  Vector<T> mean_, var_, shift_, dx_scale_, sum_a_, sum_b_, batch_mean_sum_, batch_var_sum_;
   Matrix<T> output_, input_grad_;
   bool has_training_forward_ = false;
 };
