@@ -109,6 +109,21 @@ void fma_peak(benchmark::State& state) {
 }
 #endif
 
+#if defined(BNORM_BENCH_THREADED)
+// The opt-in to several cores (bnorm::openmp): the six workloads on OMP_NUM_THREADS threads,
+// timed by the wall clock (CPU time would add up the threads).
+void register_benchmarks() {
+  auto wall = [](benchmark::internal::Benchmark* benchmark) {
+    benchmark->UseRealTime()->Unit(benchmark::kMicrosecond);
+  };
+  wall(benchmark::RegisterBenchmark("bnorm_threads/bn_small", batch_norm_train, bn_small));
+  wall(benchmark::RegisterBenchmark("bnorm_threads/bn_large", batch_norm_train, bn_large));
+  wall(benchmark::RegisterBenchmark("bnorm_threads/bn_eval", batch_norm_eval, bn_eval));
+  wall(benchmark::RegisterBenchmark("bnorm_threads/mlp64", mlp_train_step, mlp64_batch));
+  wall(benchmark::RegisterBenchmark("bnorm_threads/mlp256", mlp_train_step, mlp256_batch));
+  wall(benchmark::RegisterBenchmark("bnorm_threads/infer1", mlp_inference));
+}
+#else
 void register_benchmarks() {
   configure(benchmark::RegisterBenchmark("bnorm/bn_small", batch_norm_train, bn_small));
   configure(benchmark::RegisterBenchmark("bnorm/bn_large", batch_norm_train, bn_large));
@@ -136,6 +151,7 @@ void register_benchmarks() {
   // The shape of mlp64's first weight gradient, dW (256 x 784) = dy (256 x 64) * x^T.
   configure(benchmark::RegisterBenchmark("limits/sgemm_256x784x64", eigen_sgemm, 256, 784, 64));
 }
+#endif
 
 }  // namespace
 

@@ -4,7 +4,9 @@
 #
 #   bench/run.sh              -march=native, into build/bench-native
 #   bench/run.sh --portable   -march=x86-64-v3, into build/bench-portable
-#   options: --quick (3 repetitions of 0.1 s, to try things out), --no-peers, --no-sweep
+#   options: --quick (3 repetitions of 0.1 s, to try things out), --no-peers, --no-sweep,
+#            --threads N (also run the six workloads on N threads, bnorm::openmp, and print
+#            the speed-up over one thread)
 #
 # Environment: BNORM_BENCH_CPU (the core to pin to, default 0); BNORM_PEER_BLAS_DIR (a
 # folder holding the libblas.so.3 the peers should load; default Debian's OpenBLAS folder
@@ -19,8 +21,12 @@ repetitions=7
 min_time=()
 peers=ON
 sweep=1
+threads=1
+expect_threads=0
 for argument in "$@"; do
+  if ((expect_threads)); then threads=$argument expect_threads=0; continue; fi
   case $argument in
+    --threads) expect_threads=1 ;;
     --portable) arch=portable ;;
     --quick) repetitions=3 min_time=(--benchmark_min_time=0.1) ;;
     --no-peers) peers=OFF ;;
@@ -87,6 +93,13 @@ rm -f "$results"/*.json
 run workloads "$build/bench/bench_workloads"
 run libtorch "$build/bench/peers/bench_libtorch" "${peer_env[@]}"
 run dlib "$build/bench/peers/bench_dlib" "${peer_env[@]}"
+if ((threads > 1)); then
+  # Not pinned: the threads need their cores.
+  saved_pin=("${pin[@]}")
+  pin=()
+  run threads "$build/bench/bench_workloads_threaded" env OMP_NUM_THREADS="$threads"
+  pin=("${saved_pin[@]}")
+fi
 # The sweep has ~80 benchmarks: 0.2 s per repetition keeps it to minutes.
 if ((sweep)); then
   if ((${#min_time[@]} == 0)); then min_time=(--benchmark_min_time=0.2); fi
@@ -96,5 +109,23 @@ echo "uptime at end: $(uptime)" >>"$results/machine.txt"
 
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
-"$python" "$here/report.py" "$results"/*.json | tee "$results/report.md"
+reports=()
+for json in "$results"/*.json; do [[ $json == */threads.json ]] || reports+=("$json"); done
+"$python" "$here/report.py" "${reports[@]}" | tee "$results/report.md"
+if [[ -e $results/threads.json ]]; then
+  "$python" - "$results/workloads.json" "$results/threads.json" "$threads" <<'PY' | tee -a "$results/report.md"
+import json, re, sys
+def medians(path, clock):
+    runs = json.load(open(path))["benchmarks"]
+    return {re.sub(r"/(process|real)_time$", "", r["run_name"]).split("/", 1)[1]: r[clock]
+            for r in runs if r.get("aggregate_name") == "median"}
+one, many = medians(sys.argv[1], "cpu_time"), medians(sys.argv[2], "real_time")
+print(f"\n### {sys.argv[3]} threads (bnorm::openmp) against one\n")
+print("| workload | 1 thread (us) | %s threads (us) | speed-up |" % sys.argv[3])
+print("|---|---|---|---|")
+for name in ["bn_small", "bn_large", "bn_eval", "mlp64", "mlp256", "infer1"]:
+    if name in one and name in many:
+        print(f"| {name} | {one[name]:.1f} | {many[name]:.1f} | {one[name] / many[name]:.2f} |")
+PY
+fi
 cat "$results/machine.txt"
