@@ -2,38 +2,15 @@
 // optimizer step) makes no heap allocation. Two counters watch: every operator new in this
 // program, and every Eigen heap allocation (EIGEN_RUNTIME_NO_MALLOC turns them into failed
 // eigen_asserts, which this file counts instead of aborting).
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
-namespace {
-std::atomic<long> allocations{0};
-}
-
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(condition) \
-  ((condition) ? void(0) : void(allocations.fetch_add(1, std::memory_order_relaxed)))
+#include "support/allocation_counter.hpp"  // first: it configures Eigen
 
 #include <bnorm/bnorm.hpp>
 
 #include <doctest/doctest.h>
 
-// GCC warns that free() meets memory from operator new; here operator new is malloc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "support/networks.hpp"
 
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void operator delete(void* pointer) noexcept { std::free(pointer); }
-void operator delete[](void* pointer) noexcept { std::free(pointer); }
-void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
-void operator delete[](void* pointer, std::size_t) noexcept { std::free(pointer); }
-
+using bnorm_test::allocations_during;
 using namespace bnorm;
 
 namespace {
@@ -44,13 +21,6 @@ Sequential<T> every_layer_network() {
                        Dense<T>(16, 12),  Sigmoid<T>(),  Dropout<T>(0.2),
                        Dense<T>(12, 12),  Tanh<T>(),     Identity<T>(),
                        Dense<T>(12, 5)};
-}
-
-long allocations_during(auto&& work) {
-  const long before = allocations.load();
-  Eigen::internal::set_is_malloc_allowed(false);
-  work();
-  return allocations.load() - before;
 }
 
 template <class T, class Optimizer>
@@ -86,13 +56,7 @@ TEST_CASE_TEMPLATE("A steady-state training step allocates nothing", T, float, d
 
 TEST_CASE("The flagship step (784 -> [256 -> BatchNorm -> ReLU] x 3 -> 10) allocates nothing") {
   // Large enough that Eigen's own product would put its packing workspace on the heap.
-  Sequential<float> net;
-  Index inputs = 784;
-  for (int block = 0; block < 3; ++block) {
-    net.add(Dense<float>(inputs, 256, Bias::none)).add(BatchNorm<float>(256)).add(ReLU<float>());
-    inputs = 256;
-  }
-  net.add(Dense<float>(256, 10));
+  Sequential<float> net = bnorm_test::flagship_network<float>();
   net.set_input_gradient(false);
   SGD<float> sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
   SoftmaxCrossEntropy<float> loss;

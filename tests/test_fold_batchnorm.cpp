@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/networks.hpp"
 
 using namespace bnorm;
 
@@ -58,13 +59,7 @@ TEST_CASE_TEMPLATE("Folded networks match the original in eval mode", T, float, 
 }
 
 TEST_CASE("The flagship network folds to four Dense layers") {
-  Sequential<float> net;
-  Index inputs = 784;
-  for (int block = 0; block < 3; ++block) {
-    net.add(Dense<float>(inputs, 256, Bias::none)).add(BatchNorm<float>(256)).add(ReLU<float>());
-    inputs = 256;
-  }
-  net.add(Dense<float>(256, 10));
+  Sequential<float> net = bnorm_test::flagship_network<float>();
   Generator generator(8);
   randomize_batch_norms(net, generator);
   const Sequential<float> folded = fold_batchnorm(net);

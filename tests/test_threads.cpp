@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "support/errors.hpp"
+#include "support/networks.hpp"
 
 using namespace bnorm;
 
@@ -13,13 +14,7 @@ namespace {
 // and the first BatchNorm's input gradient, to compare bit for bit.
 std::pair<float, Matrix<float>> train_flagship(int steps) {
   manual_seed(5);
-  Sequential<float> net;
-  Index inputs = 784;
-  for (int block = 0; block < 3; ++block) {
-    net.add(Dense<float>(inputs, 256, Bias::none)).add(BatchNorm<float>(256)).add(ReLU<float>());
-    inputs = 256;
-  }
-  net.add(Dense<float>(256, 10));
+  Sequential<float> net = bnorm_test::flagship_network<float>();
   SGD<float> sgd(net.parameters(), {.lr = 0.05, .momentum = 0.9});
   SoftmaxCrossEntropy<float> loss;
   Generator generator(1);

@@ -1,0 +1,57 @@
+// Counts heap allocations, for the tests that prove a training step makes none. Two
+// counters feed one total: every operator new in the program (replaced below), and every
+// Eigen heap allocation (EIGEN_RUNTIME_NO_MALLOC turns them into failed eigen_asserts, which
+// are counted here instead of aborting).
+//
+// Include this first, before any Eigen or bnorm header, and in one file per executable
+// (it defines the program's operator new).
+#pragma once
+
+#if defined(EIGEN_CORE_H) || defined(EIGEN_CORE_MODULE_H)
+#error "support/allocation_counter.hpp must come before any Eigen header"
+#endif
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace bnorm_test {
+inline std::atomic<long> allocations{0};
+}
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(condition) \
+  ((condition) ? void(0)        \
+               : void(bnorm_test::allocations.fetch_add(1, std::memory_order_relaxed)))
+
+#include <Eigen/Core>
+
+// GCC warns that free() meets memory from operator new; here operator new is malloc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+void* operator new(std::size_t size) {
+  bnorm_test::allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* pointer) noexcept { std::free(pointer); }
+void operator delete[](void* pointer) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, std::size_t) noexcept { std::free(pointer); }
+
+namespace bnorm_test {
+
+// How many heap allocations `work` makes, Eigen's and operator new's together.
+template <class Work>
+long allocations_during(Work&& work) {
+  const long before = allocations.load();
+  Eigen::internal::set_is_malloc_allowed(false);
+  work();
+  Eigen::internal::set_is_malloc_allowed(true);
+  return allocations.load() - before;
+}
+
+}  // namespace bnorm_test
