@@ -8,7 +8,10 @@
 // The data are Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or
 // any folder with the four IDX files (--data DIR), gzip-compressed or not.
 //
-// The last line of output is `test_accuracy=0.xxxx`, for scripts.
+// The last line of output is `test_accuracy=0.xxxx`, for scripts. On a terminal, a progress
+// bar (loss, examples per second, time left) runs on stderr during each epoch.
+
+#include "common/progress.hpp"
 
 #include <bnorm/bnorm.hpp>
 
@@ -99,7 +102,10 @@ int train(const Options& options) {
               lone_last_example ? " (last batch of 1 example skipped: BatchNorm needs 2)" : "");
 
   double accuracy = 0.0;
+  examples::Progress progress(options.epochs * batches.batches_per_epoch());
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    progress.start_unit("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs),
+                        batches.batches_per_epoch());
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;  // summed over examples, so a partial batch weighs what it holds
     bnorm::Index examples = 0;
@@ -107,13 +113,15 @@ int train(const Options& options) {
     while (batches.next()) {
       const auto& logits = net.forward(batches.inputs(), bnorm::Mode::train);
       const bnorm::Index count = batches.labels().size();
-      loss_sum +=
-          static_cast<double>(loss.forward(logits, batches.labels())) * static_cast<double>(count);
+      const float batch_loss = loss.forward(logits, batches.labels());
+      loss_sum += static_cast<double>(batch_loss) * static_cast<double>(count);
       examples += count;
       net.backward(loss.backward());
       optimizer.step();
+      progress.step(batch_loss, count);
     }
     const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+    progress.finish_unit();
     accuracy = test_accuracy(net, data.test);
     std::printf("epoch %2d  train_loss %.4f  test_accuracy %.4f  train_seconds %.2f\n", epoch,
                 loss_sum / static_cast<double>(examples), accuracy, seconds.count());
