@@ -24,3 +24,11 @@ TEST_CASE("count_correct wants one label per column") {
 TEST_CASE("the accuracy of an empty batch is 0") {
   CHECK(bnorm::accuracy(bnorm::Matrix<float>(10, 0), bnorm::Labels(0)) == 0.0);
 }
+
+TEST_CASE("a column with a NaN or an infinity counts as wrong") {
+  bnorm::Matrix<double> scores(2, 3);
+  scores << 1.0, std::nan(""), 0.0,  //
+      0.0, 0.0, std::numeric_limits<double>::infinity();
+  const bnorm::Labels labels = (bnorm::Labels(3) << 0, 1, 1).finished();
+  CHECK(bnorm::count_correct(scores, labels) == 1);
+}

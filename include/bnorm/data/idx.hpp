@@ -83,6 +83,15 @@ class IdxByteSource {
   IdxByteSource(const IdxByteSource&) = delete;
   IdxByteSource& operator=(const IdxByteSource&) = delete;
 
+  // The most bytes this source can deliver: the file's size, or for gzip 1032 times it
+  // (deflate's largest expansion), so a header's claim can be checked before allocating.
+  std::uint64_t size_bound() const {
+    std::error_code error;
+    const std::uint64_t file_size = std::filesystem::file_size(path_, error);
+    if (error) return std::numeric_limits<std::uint64_t>::max();
+    return is_gzip_ ? file_size * 1032 + 1024 : file_size;
+  }
+
   ~IdxByteSource() {
 #ifdef BNORM_WITH_ZLIB
     if (is_gzip_) inflateEnd(&stream_);
@@ -293,9 +302,11 @@ inline IdxBytes read_idx_bytes(const std::filesystem::path& path, unsigned expec
     fail(context, "absurd size in the header: ", dimensions_text(),
          " values, more than any real data set holds (corrupt header?)");
 
-  // Grow the buffer with what actually arrives, so a header that lies about its size costs
-  // at most twice the real data.
+  // One allocation when the file can hold what the header says (an honest file). A header
+  // claiming more than the file can deliver gets no more than the file's bound, and the
+  // loop, growing the buffer with what actually arrives, reports the truncation.
   const auto expected = static_cast<std::size_t>(element_count);
+  result.data.reserve(static_cast<std::size_t>(std::min(element_count, source.size_bound())));
   constexpr std::size_t min_step = std::size_t{1} << 20;
   while (result.data.size() < expected) {
     const std::size_t have = result.data.size();

@@ -12,7 +12,7 @@
 namespace bnorm {
 
 // How many columns of `scores` (classes x batch) have their largest entry in the row of the
-// label; ties go to the first row, as torch.argmax.
+// label; ties go to the first row, as torch.argmax. Non-finite columns count as wrong.
 template <class Derived>
 Index count_correct(const Eigen::MatrixBase<Derived>& scores,
                     const Eigen::Ref<const Labels>& labels) {
@@ -21,8 +21,11 @@ Index count_correct(const Eigen::MatrixBase<Derived>& scores,
                   " scores (classes x batch); there must be one label per column");
   Index correct = 0;
   for (Index j = 0; j < scores.cols(); ++j) {
+    // A column with a NaN or an infinity has no meaningful prediction: wrong, as in the
+    // PyTorch reference experiments (maxCoeff would pick an arbitrary row).
+    if (scores.rows() == 0 || !scores.col(j).allFinite()) continue;
     Index predicted = -1;
-    if (scores.rows() > 0) scores.col(j).maxCoeff(&predicted);
+    scores.col(j).maxCoeff(&predicted);
     if (predicted == labels(j)) ++correct;
   }
   return correct;

@@ -24,7 +24,7 @@ namespace detail {
 // Exact per-feature mean and unbiased variance of the columns of x, accumulated in double
 // (long double for double) with the corrected two-pass formula.
 template <class T>
-void set_population_statistics(BatchNorm<T>& norm, const Matrix<T>& x) {
+void set_population_statistics(BatchNorm<T>& norm, const Eigen::Ref<const Matrix<T>>& x) {
   using Accumulator = std::conditional_t<std::is_same_v<T, double>, long double, double>;
   const Index n = x.cols();
   for (Index f = 0; f < x.rows(); ++f) {
@@ -42,23 +42,37 @@ void set_population_statistics(BatchNorm<T>& norm, const Matrix<T>& x) {
   }
 }
 
+// The activations reaching a layer: the caller's inputs until the first layer has run (they
+// are read in place, never copied), then a matrix of this function's own.
 template <class T>
-void recalibrate_layers(Sequential<T>& net, Matrix<T>& activations, Matrix<T>& next,
-                        Index chunk_size) {
+struct Activations {
+  Eigen::Ref<const Matrix<T>> inputs;
+  Matrix<T> current, next;
+  bool at_inputs = true;
+
+  Eigen::Ref<const Matrix<T>> get() const {
+    return at_inputs ? inputs : Eigen::Ref<const Matrix<T>>(current);
+  }
+};
+
+template <class T>
+void recalibrate_layers(Sequential<T>& net, Activations<T>& activations, Index chunk_size) {
   for (std::size_t i = 0; i < net.size(); ++i) {
     if (auto* inner = net.template layer_if<Sequential<T>>(i)) {
-      recalibrate_layers(*inner, activations, next, chunk_size);
+      recalibrate_layers(*inner, activations, chunk_size);
       continue;
     }
+    const Eigen::Ref<const Matrix<T>> in = activations.get();
     if (auto* norm = net.template layer_if<BatchNorm<T>>(i); norm && norm->tracking())
-      set_population_statistics(*norm, activations);
-    for (Index first = 0; first < activations.cols(); first += chunk_size) {
-      const Index count = std::min(chunk_size, activations.cols() - first);
-      const Matrix<T>& out = net.forward_layer(i, activations.middleCols(first, count), Mode::eval);
-      if (first == 0) next.resize(out.rows(), activations.cols());
-      next.middleCols(first, count) = out;
+      set_population_statistics(*norm, in);
+    for (Index first = 0; first < in.cols(); first += chunk_size) {
+      const Index count = std::min(chunk_size, in.cols() - first);
+      const Matrix<T>& out = net.forward_layer(i, in.middleCols(first, count), Mode::eval);
+      if (first == 0) activations.next.resize(out.rows(), in.cols());
+      activations.next.middleCols(first, count) = out;
     }
-    activations.swap(next);
+    activations.current.swap(activations.next);
+    activations.at_inputs = false;
   }
 }
 
@@ -67,7 +81,7 @@ void recalibrate_layers(Sequential<T>& net, Matrix<T>& activations, Matrix<T>& n
 // Recomputes the running statistics of every BatchNorm in `net` (nested Sequentials
 // included) from `inputs` (features x examples, e.g. the whole training set), which must
 // hold at least two examples. Other layers run in eval mode, `chunk_size` examples at a
-// time; memory: two activation matrices of the data set's size. Gamma, beta and
+// time; memory: two activation matrices of the data set's size (the inputs are not copied). Gamma, beta and
 // num_batches_tracked are unchanged; BatchNorms without running statistics are skipped.
 template <class T>
 void recalibrate(Sequential<T>& net, const Eigen::Ref<const Matrix<std::type_identity_t<T>>>& inputs,
@@ -75,8 +89,8 @@ void recalibrate(Sequential<T>& net, const Eigen::Ref<const Matrix<std::type_ide
   detail::require(inputs.cols() >= 2, "recalibrate: needs at least 2 examples, got ",
                   inputs.cols());
   detail::require(chunk_size > 0, "recalibrate: chunk_size must be positive, got ", chunk_size);
-  Matrix<T> activations = inputs, next;
-  detail::recalibrate_layers(net, activations, next, chunk_size);
+  detail::Activations<T> activations{inputs, {}, {}, true};
+  detail::recalibrate_layers(net, activations, chunk_size);
 }
 
 }  // namespace bnorm
