@@ -13,6 +13,13 @@
 #include "data/idx.hpp"
 #include "data/mini_batches.hpp"
 
+#include "io/atomic_file.hpp"
+#include "io/crc32c.hpp"
+#include "io/layer_codec.hpp"
+#include "io/little_endian.hpp"
+#include "io/model_format.hpp"
+#include "io/save_load.hpp"
+
 #include "layers/batch_norm.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
