@@ -259,7 +259,10 @@ class BatchNorm {
     // which processes may see in different numbers, never enter a collective call.
     synchronized_ = sync_ && mode == Mode::train;
     for (Index g = 0; g < groups; ++g) {
-      auto [first, count] = group_columns(g, batch, groups);
+      // Plain variables, not a structured binding: the lambdas below capture them, which
+      // clang 14 (the fuzzer's compiler) cannot do with bindings.
+      const auto columns = group_columns(g, batch, groups);
+      const Index first = columns.first, count = columns.second;
       moments(x, first, count);
       T total = static_cast<T>(count);
       if (synchronized_) {
@@ -356,7 +359,8 @@ class BatchNorm {
   }
 
   void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
-    auto [first, count] = group_columns(g, dy.cols(), group_count());
+    const auto columns = group_columns(g, dy.cols(), group_count());
+    const Index first = columns.first, count = columns.second;
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
       auto sum_dy = sum_a_.segment(row, rows);               // sum(g)
       auto sum_dy_xhat = sum_b_.segment(row, rows).array();  // sum(g * xhat_B)
