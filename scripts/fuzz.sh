@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fuzzes the model loader: builds fuzz/fuzz_load.cpp with clang-14's libFuzzer, AddressSanitizer
+# and UndefinedBehaviorSanitizer, writes a seed corpus of valid model files, and fuzzes for
+# BNORM_FUZZ_SECONDS seconds (default 60). Fails on any finding; the crashing input is left
+# in the build folder (crash-*). With BNORM_FUZZ_COVERAGE=1 it then replays the corpus through
+# a coverage build and prints the line coverage of include/bnorm/io/ (llvm-14).
+# Installs what is missing (clang-14, libclang-rt-14-dev, and llvm-14 for the coverage).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+coverage=${BNORM_FUZZ_COVERAGE:-0}
+extra=()
+[ "$coverage" = 1 ] && extra=(llvm-14)
+bash scripts/install-deps.sh clang-14 libclang-rt-14-dev "${extra[@]}"
+build=${BNORM_FUZZ_BUILD_DIR:-build/fuzz}
+seconds=${BNORM_FUZZ_SECONDS:-60}
+mkdir -p "$build/corpus"
+
+eigen=/usr/include/eigen3
+common=(-std=c++20 -g -Iinclude -Itests -isystem "$eigen")
+sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+echo "Building the fuzz target and the seed writer with clang++-14"
+clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" -fsanitize=fuzzer fuzz/fuzz_load.cpp -o "$build/fuzz_load" &
+target=$!
+clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" fuzz/make_seeds.cpp -o "$build/make_seeds"
+wait "$target"
+
+rm -rf "$build/seeds"
+"$build/make_seeds" "$build/seeds"
+echo "Seed corpus: $(ls "$build/seeds" | wc -l) valid model files"
+
+# New inputs go to corpus/ (kept between local runs); seeds/ is only read.
+cd "$build"
+status=0
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} ./fuzz_load -max_total_time="$seconds" -timeout=10 \
+  -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 corpus seeds > fuzz.log 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+  tail -n 80 fuzz.log
+  echo "The fuzzer found a problem (exit status $status); see $build/fuzz.log and $build/crash-*"
+fi
+echo "Fuzzing summary (cov: code edges covered, ft: coverage features, corp: corpus size):"
+grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::" fuzz.log || true
+
+if [ "$coverage" = 1 ] && [ "$status" -eq 0 ]; then
+  cd - > /dev/null
+  clang++-14 "${common[@]}" -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+    fuzz/fuzz_load.cpp -o "$build/fuzz_load_coverage"
+  LLVM_PROFILE_FILE="$build/coverage.profraw" "$build/fuzz_load_coverage" -runs=0 \
+    "$build/corpus" "$build/seeds" > "$build/coverage.log" 2>&1
+  llvm-profdata-14 merge -sparse "$build/coverage.profraw" -o "$build/coverage.profdata"
+  echo "Line coverage of the loader by the corpus:"
+  llvm-cov-14 report "$build/fuzz_load_coverage" -instr-profile="$build/coverage.profdata" \
+    include/bnorm/io/*.hpp
+fi
+exit "$status"
