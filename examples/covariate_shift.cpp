@@ -16,6 +16,7 @@
 // The PyTorch 1.13 reference is the protocol of e1_sigmoid_mlp.py, whose results are quoted
 // in the figure.
 
+#include "common/command_line.hpp"
 #include "common/csv_writer.hpp"
 #include "common/evaluation.hpp"
 #include "common/mlp.hpp"
@@ -35,7 +36,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -461,12 +461,8 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", options.checkpoint, "Steps between test evaluations")
       ->check(CLI::Range(1LL, 100000000LL))
       ->capture_default_str();
-  app.add_option("--batch", options.batch_size, "Examples per mini-batch (at least 2)")
-      ->check(CLI::Range(bnorm::Index{2}, bnorm::Index{60000}))
-      ->capture_default_str();
-  app.add_option("--lr", options.learning_rate, "SGD learning rate (no momentum)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  examples::add_batch_option(app, options.batch_size);
+  examples::add_learning_rate_option(app, options.learning_rate, "SGD learning rate (no momentum)");
   app.add_option("--init", options.init, "Weights: gaussian N(0, sigma^2) with zero biases, or "
                                           "default (PyTorch's nn.Linear)")
       ->check(CLI::IsMember({"gaussian", "default"}))
@@ -474,24 +470,9 @@ int main(int argc, char** argv) {
   app.add_option("--sigma", options.sigma, "Standard deviation of the gaussian init")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--seeds", options.seeds, "Initialization seeds, one run per seed and variant")
-      ->capture_default_str();
-  app.add_option("--data-seed", options.data_seed, "Seed of the mini-batch order (every run)")
-      ->capture_default_str();
-  app.add_option("--data", options.data_directory, "Folder of the four Fashion-MNIST IDX files")
-      ->capture_default_str();
-  app.add_option("--output", options.output, "Writes OUTPUT.csv and OUTPUT.svg")
-      ->capture_default_str();
-  app.add_flag("--quick", options.quick, "Smoke test: 600 steps, a checkpoint every 100, one seed");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "covariate_shift: error: %s\n", error.what());
-    return 1;
-  }
+  examples::add_seed_options(
+      app, options.seeds, "Initialization seeds, one run per seed and variant", options.data_seed);
+  examples::add_data_and_output_options(app, options.data_directory, options.output, options.quick,
+                                        "Smoke test: 600 steps, a checkpoint every 100, one seed");
+  return examples::run_main(app, argc, argv, "covariate_shift", [&] { return run(options); });
 }

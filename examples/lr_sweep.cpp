@@ -12,6 +12,7 @@
 //
 // Writes PREFIX.csv and PREFIX.svg (--output PREFIX), then the summary as key=value lines.
 
+#include "common/command_line.hpp"
 #include "common/csv_writer.hpp"
 #include "common/evaluation.hpp"
 #include "common/mlp.hpp"
@@ -31,7 +32,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <map>
 #include <string>
 #include <vector>
@@ -349,47 +349,19 @@ int main(int argc, char** argv) {
   app.add_option("--lrs", options.learning_rates, "Learning rates to try")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--epochs", options.epochs, "Passes over the training set per run")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  app.add_option("--batch", options.batch_size, "Examples per mini-batch (at least 2)")
-      ->check(CLI::Range(bnorm::Index{2}, bnorm::Index{60000}))
-      ->capture_default_str();
-  app.add_option("--momentum", options.momentum, "SGD momentum")
-      ->check(CLI::Range(0.0f, 1.0f))
-      ->capture_default_str();
-  app.add_option("--hidden", options.hidden_units, "Units per hidden layer")
-      ->check(CLI::Range(bnorm::Index{1}, bnorm::Index{100000}))
-      ->capture_default_str();
-  app.add_option("--blocks", options.hidden_blocks, "Hidden layers")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
+  examples::add_epochs_option(app, options.epochs);
+  examples::add_batch_option(app, options.batch_size);
+  examples::add_momentum_option(app, options.momentum);
+  examples::add_hidden_units_option(app, options.hidden_units);
+  examples::add_hidden_blocks_option(app, options.hidden_blocks);
   app.add_option("--threshold", options.threshold, "Test accuracy a learning rate must reach")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--seeds", options.seeds, "Initialization seeds, one sweep per seed")
-      ->capture_default_str();
-  app.add_option("--data-seed", options.data_seed, "Seed of the mini-batch order (every run)")
-      ->capture_default_str();
-  app.add_option("--train-examples", options.train_examples,
-                 "Train on the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--data", options.data_directory, "Folder of the four Fashion-MNIST IDX files")
-      ->capture_default_str();
-  app.add_option("--output", options.output, "Writes OUTPUT.csv and OUTPUT.svg")
-      ->capture_default_str();
-  app.add_flag("--quick", options.quick,
-               "Smoke test: learning rates 0.01, 0.1, 1; one epoch of 6,400 images; one seed");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "lr_sweep: error: %s\n", error.what());
-    return 1;
-  }
+  examples::add_seed_options(app, options.seeds, "Initialization seeds, one sweep per seed",
+                             options.data_seed);
+  examples::add_train_examples_option(app, options.train_examples);
+  examples::add_data_and_output_options(
+      app, options.data_directory, options.output, options.quick,
+      "Smoke test: learning rates 0.01, 0.1, 1; one epoch of 6,400 images; one seed");
+  return examples::run_main(app, argc, argv, "lr_sweep", [&] { return run(options); });
 }

@@ -14,6 +14,7 @@
 //
 // Writes PREFIX.csv and PREFIX.svg (--output PREFIX), then the summary as key=value lines.
 
+#include "common/command_line.hpp"
 #include "common/csv_writer.hpp"
 #include "common/evaluation.hpp"
 #include "common/mlp.hpp"
@@ -33,7 +34,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <string>
 #include <vector>
 
@@ -346,47 +346,20 @@ int main(int argc, char** argv) {
   app.add_option("--batches", options.batch_sizes, "Batch sizes to compare (at least 2)")
       ->check(CLI::Range(bnorm::Index{2}, bnorm::Index{60000}))
       ->capture_default_str();
-  app.add_option("--epochs", options.epochs, "Passes over the training images per run")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  app.add_option("--train-examples", options.train_examples,
-                 "Train on the first N training images (0: all 60,000)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--lr", options.learning_rate, "SGD learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--momentum", options.momentum, "SGD momentum")
-      ->check(CLI::Range(0.0f, 1.0f))
-      ->capture_default_str();
+  examples::add_epochs_option(app, options.epochs, "Passes over the training images per run");
+  examples::add_train_examples_option(app, options.train_examples,
+                                      "Train on the first N training images (0: all 60,000)");
+  examples::add_learning_rate_option(app, options.learning_rate);
+  examples::add_momentum_option(app, options.momentum);
   app.add_option("--dropout", options.dropout, "Dropout probability of the Dropout network")
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
-  app.add_option("--hidden", options.hidden_units, "Units per hidden layer")
-      ->check(CLI::Range(bnorm::Index{1}, bnorm::Index{100000}))
-      ->capture_default_str();
-  app.add_option("--blocks", options.hidden_blocks, "Hidden layers")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  app.add_option("--seeds", options.seeds, "Initialization seeds, one run per seed and network")
-      ->capture_default_str();
-  app.add_option("--data-seed", options.data_seed, "Seed of the mini-batch order (every run)")
-      ->capture_default_str();
-  app.add_option("--data", options.data_directory, "Folder of the four Fashion-MNIST IDX files")
-      ->capture_default_str();
-  app.add_option("--output", options.output, "Writes OUTPUT.csv and OUTPUT.svg")
-      ->capture_default_str();
-  app.add_flag("--quick", options.quick,
-               "Smoke test: batches 32 and 256, two epochs of 2,000 images, one seed");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "regularization: error: %s\n", error.what());
-    return 1;
-  }
+  examples::add_hidden_units_option(app, options.hidden_units);
+  examples::add_hidden_blocks_option(app, options.hidden_blocks);
+  examples::add_seed_options(
+      app, options.seeds, "Initialization seeds, one run per seed and network", options.data_seed);
+  examples::add_data_and_output_options(
+      app, options.data_directory, options.output, options.quick,
+      "Smoke test: batches 32 and 256, two epochs of 2,000 images, one seed");
+  return examples::run_main(app, argc, argv, "regularization", [&] { return run(options); });
 }
