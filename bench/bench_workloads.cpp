@@ -24,6 +24,7 @@ namespace {
 
 using namespace bnorm_bench;
 
+#if !defined(BNORM_BENCH_THREADED)  // the machine's limits are measured on one thread only
 // Memory: 256 MiB is far beyond any cache, so those are DRAM rates; the small sizes stay in
 // cache as the working sets of bn_small (5 MiB) and infer1 (the MLP's 1.3 MB of weights) do.
 constexpr Index dram_floats = Index{64} << 20;
@@ -108,6 +109,7 @@ void fma_peak(benchmark::State& state) {
   set_flops_counter(state, 2.0 * fma_lanes * chains * rounds);
 }
 #endif
+#endif  // !BNORM_BENCH_THREADED
 
 #if defined(BNORM_BENCH_THREADED)
 // The opt-in to several cores (bnorm::openmp): the six workloads on OMP_NUM_THREADS threads,

@@ -49,8 +49,9 @@ TEST_CASE("The same seed gives bit-identical training, with one thread and with 
 }
 
 TEST_CASE("BatchNorm's parallel loops give exactly the single-threaded result") {
+  // 1000 x 1100: above the 2^20 elements from which the loops are split (core/threads.hpp).
   BatchNorm<double> one(1000), two(1000);
-  const Matrix<double> x = Matrix<double>::Random(1000, 300), dy = Matrix<double>::Random(1000, 300);
+  const Matrix<double> x = Matrix<double>::Random(1000, 1100), dy = Matrix<double>::Random(1000, 1100);
   set_threads(1);
   const Matrix<double> y1 = one.forward(x, Mode::train), dx1 = one.backward(dy);
   set_threads(2);

@@ -7,8 +7,9 @@
 // GEMM kernel (the code path of Eigen 3.4's generic_product_impl, with a persistent
 // blocking space), so results are those of Eigen's product, bit for bit.
 //
-// With Eigen's OpenMP threads on (Eigen::nbThreads() > 1), products go through Eigen's
-// parallel path unchanged, which manages its own workspace per call.
+// With Eigen's OpenMP threads on (Eigen::nbThreads() > 1), products of at least 2^24
+// multiply-adds go through Eigen's parallel path unchanged, which manages its own
+// workspace per call; smaller ones stay here, on one thread.
 #pragma once
 
 #include "types.hpp"
@@ -33,10 +34,16 @@ class Gemm {
   void assign(Dst& dst, const Lhs& a_lhs, const Rhs& a_rhs) {
     namespace internal = Eigen::internal;
     const Index rows = dst.rows(), cols = dst.cols(), depth = a_lhs.cols();
-    // Tiny products, products with a vector, and threaded products: Eigen's usual path
-    // (coefficient-based, GEMV or parallel), which needs no large workspace here.
+    // Tiny products, products with a vector, and products big enough to share among threads:
+    // Eigen's usual path (coefficient-based, GEMV or parallel), which needs no large
+    // workspace here. Below min_parallel_work multiply-adds, waking the other threads cost
+    // more than they saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on
+    // two threads), so smaller products stay on the calling thread, allocation-free.
+    constexpr double min_parallel_work = double(1 << 24);
+    const bool parallel =
+        Eigen::nbThreads() > 1 && double(rows) * double(cols) * double(depth) >= min_parallel_work;
     if (rows + cols + depth < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || rows == 1 || cols == 1 ||
-        depth == 0 || Eigen::nbThreads() > 1) {
+        depth == 0 || parallel) {
       dst.noalias() = a_lhs * a_rhs;
       return;
     }

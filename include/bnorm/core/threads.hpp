@@ -49,11 +49,13 @@ namespace detail {
 
 // Runs kernel(first, count) on consecutive ranges of [0, size) that together cover it:
 // the whole range at once, or, with several threads and at least `min_work` elements of
-// work, one range per thread, each a multiple of 16 elements (whole cache lines).
+// work, one range per thread, each a multiple of 16 elements (whole cache lines). Below
+// 2^20 elements splitting cost more than it saved (bench/RESULTS.md: BatchNorm training on
+// 2^18 elements ran at half speed on two threads).
 template <class Kernel>
 void parallel_ranges(Index size, Index work, Kernel&& kernel) {
 #if defined(_OPENMP)
-  constexpr Index min_work = Index{1} << 15, unit = 16;
+  constexpr Index min_work = Index{1} << 20, unit = 16;
   const int count = threads();
   if (count > 1 && work >= min_work && size >= 2 * unit) {
     const Index units = (size + unit - 1) / unit;
