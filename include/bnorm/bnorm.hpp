@@ -1,6 +1,7 @@
 // bnorm: batch-normalized neural-network layers on Eigen. Include this, or single headers.
 #pragma once
 
+#include "core/buffer.hpp"
 #include "core/error.hpp"
 #include "core/generator.hpp"
 #include "core/layer.hpp"

@@ -23,7 +23,12 @@
 // Optional members, used when present:
 //
 //   std::vector<Parameter<T>> parameters();
-//     Views of the learnable parameters and their gradients, in PyTorch's order.
+//     Views of the learnable parameters and their gradients, in PyTorch's order and with
+//     its state_dict names ("weight", "bias").
+//   std::vector<Buffer<T>> buffers();
+//     Views of the state that is not learned but must be saved (core/buffer.hpp): running
+//     statistics and counters under PyTorch's names, random streams. Parameters and
+//     buffers together are the layer's whole state: a copy of both makes an equal layer.
 //   std::string name() const;
 //     Shown in error messages and summaries ("Dense(784 -> 256, no bias)").
 //   void set_input_gradient(bool needed);
@@ -38,6 +43,7 @@
 // calls at that batch size allocate nothing.
 #pragma once
 
+#include "buffer.hpp"
 #include "parameter.hpp"
 #include "types.hpp"
 
@@ -58,6 +64,11 @@ concept Layer = std::move_constructible<L> &&
 template <class L, class T>
 concept HasParameters = requires(L& layer) {
   { layer.parameters() } -> std::same_as<std::vector<Parameter<T>>>;
+};
+
+template <class L, class T>
+concept HasBuffers = requires(L& layer) {
+  { layer.buffers() } -> std::same_as<std::vector<Buffer<T>>>;
 };
 
 template <class L>

@@ -14,6 +14,7 @@
 // spread over several processes (SyncBatchNorm).
 #pragma once
 
+#include "../core/buffer.hpp"
 #include "../core/error.hpp"
 #include "../core/parameter.hpp"
 #include "../core/threads.hpp"
@@ -155,6 +156,16 @@ class BatchNorm {
     if (!options_.affine) return list;
     list.emplace_back("weight", gamma_, gamma_grad_);  // PyTorch's names for gamma, beta
     list.emplace_back("bias", beta_, beta_grad_);
+    return list;
+  }
+
+  // PyTorch's buffers, present only with track_running_stats.
+  std::vector<Buffer<T>> buffers() {
+    std::vector<Buffer<T>> list;
+    if (!tracking()) return list;
+    list.emplace_back("running_mean", running_mean_);
+    list.emplace_back("running_var", running_var_);
+    list.emplace_back("num_batches_tracked", num_batches_tracked_);
     return list;
   }
 

@@ -3,10 +3,12 @@
 // core/layer.hpp.
 #pragma once
 
+#include "../core/buffer.hpp"
 #include "../core/generator.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
+#include <vector>
 
 namespace bnorm {
 
@@ -30,6 +32,9 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   double p() const { return p_; }
   // The mask stream. Copy it to replay a mask (as the gradient check does).
   Generator& generator() { return generator_; }
+
+  // The mask stream, so that a resumed run draws the masks it would have drawn.
+  std::vector<Buffer<T>> buffers() { return {Buffer<T>("generator", generator_)}; }
 
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode) {
     if (mode == Mode::eval) {

@@ -7,6 +7,7 @@
 //                                      .add(bnorm::ReLU<float>());
 #pragma once
 
+#include "../core/buffer.hpp"
 #include "../core/error.hpp"
 #include "../core/layer.hpp"
 #include "../core/parameter.hpp"
@@ -34,6 +35,7 @@ class AnyLayer {
   virtual const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) = 0;
   virtual const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) = 0;
   virtual std::vector<Parameter<T>> parameters() = 0;
+  virtual std::vector<Buffer<T>> buffers() = 0;
   virtual std::string name() const = 0;
   virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
   virtual std::unique_ptr<AnyLayer> clone() const = 0;
@@ -54,6 +56,10 @@ class LayerModel final : public AnyLayer<T> {
   }
   std::vector<Parameter<T>> parameters() override {
     if constexpr (HasParameters<L, T>) return layer_.parameters();
+    else return {};
+  }
+  std::vector<Buffer<T>> buffers() override {
+    if constexpr (HasBuffers<L, T>) return layer_.buffers();
     else return {};
   }
   std::string name() const override {
@@ -201,6 +207,17 @@ class Sequential {
       for (auto& parameter : layers_[i]->parameters()) {
         parameter.prefix_name(std::to_string(i));
         list.push_back(std::move(parameter));
+      }
+    return list;
+  }
+
+  // Every buffer in layer order, named as PyTorch's state_dict keys ("1.running_mean").
+  std::vector<Buffer<T>> buffers() {
+    std::vector<Buffer<T>> list;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      for (auto& buffer : layers_[i]->buffers()) {
+        buffer.prefix_name(std::to_string(i));
+        list.push_back(std::move(buffer));
       }
     return list;
   }
