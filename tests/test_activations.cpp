@@ -9,6 +9,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/layer_checks.hpp"
 
 #include <cmath>
 
@@ -29,9 +30,30 @@ void check_elementwise(L& layer, double (*f)(double)) {
   const Matrix<double> y = layer.forward(x, Mode::train);
   for (Index i = 0; i < x.size(); ++i) CHECK(y(i) == doctest::Approx(f(x(i))).epsilon(1e-15));
   // Kinks at 0 are avoided by the margin.
-  const auto check = bnorm_test::check_gradients(layer, random_input(3, 5, 8, 1e-3) * 2.0);
+  const Matrix<double> points = random_input(3, 5, 8, 1e-3) * 2.0;
+  const auto check = bnorm_test::check_gradients(layer, points);
   INFO(check.worst);
   CHECK(check.max_error < 1e-8);
+  // A validation batch between a training forward and its backward changes nothing.
+  bnorm_test::check_eval_between_forward_and_backward(layer, points, random_input(3, 2, 9),
+                                                      random_input(3, 5, 10));
+  // With keep_for_backward, backward differentiates an eval forward.
+  L kept = layer;
+  kept.set_keep_for_backward(true);
+  const auto eval_check = bnorm_test::check_gradients(kept, points, {.mode = Mode::eval});
+  INFO(eval_check.worst);
+  CHECK(eval_check.max_error < 1e-8);
+  // Applied to its own output buffer, in both modes, and backward through the saved input.
+  for (const Mode mode : {Mode::train, Mode::eval}) {
+    L reference = layer, self = layer;
+    const Matrix<double> once = reference.forward(points, mode);
+    const Matrix<double> expected = reference.forward(once, mode);
+    CHECK(self.forward(self.forward(points, mode), mode) == expected);
+    if (mode == Mode::train) {
+      const Matrix<double> dy = random_input(3, 5, 11);
+      CHECK(self.backward(dy) == reference.backward(dy));
+    }
+  }
 }
 }  // namespace
 

@@ -82,3 +82,32 @@ TEST_CASE("The counters see Eigen and operator new allocations (the test can fai
   dense.forward(Matrix<float>::Random(4, 8), Mode::train);
   CHECK(allocations_during([&] { dense.forward(Matrix<float>::Random(4, 9), Mode::train); }) > 0);
 }
+
+TEST_CASE("Accumulation, validation batches between forward and backward, and a Dense applied to "
+          "its own output allocate nothing once sized") {
+  Sequential<float> net = bnorm_test::flagship_network<float>();
+  net.set_input_gradient(false);
+  net.set_accumulate_gradients(true);
+  SGD<float> sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  SoftmaxCrossEntropy<float> loss;
+  // A validation batch of the training batch's size (another size resizes the buffers).
+  const Matrix<float> x = Matrix<float>::Random(784, 64);
+  const Matrix<float> validation = Matrix<float>::Random(784, 64);
+  const Labels labels = Labels::LinSpaced(64, 0, 9);
+  Dense<float> square(256, 256);
+  const Matrix<float> h = Matrix<float>::Random(256, 64);
+  auto step = [&] {
+    net.zero_grad();
+    for (int micro = 0; micro < 2; ++micro) {
+      loss.forward(net.forward(x, Mode::train), labels);
+      net.forward(validation, Mode::eval);
+      net.backward(loss.backward());
+    }
+    sgd.step();
+    square.forward(square.forward(h, Mode::train), Mode::train);
+    square.backward(square.backward(h));
+  };
+  step();
+  step();  // the swapped buffers of the square Dense are both sized now
+  CHECK(allocations_during([&] { step(); step(); }) == 0);
+}

@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/layer_checks.hpp"
 
 #include <cmath>
 
@@ -330,4 +331,119 @@ TEST_CASE("A synchronized BatchNorm normalizes with the global batch, even a loc
   CHECK(sync->calls == 2);
   sync->other = all.leftCols(0);  // no other examples: a global batch of one
   CHECK_ERROR_MENTIONS(local.forward(all.leftCols(1), Mode::train), "synchronized", "at least 2");
+}
+
+namespace {
+// Trained a little, so that the running statistics differ from the batch's.
+BatchNorm<double> warmed_up(BatchNormOptions<double> options, std::uint64_t seed) {
+  BatchNorm<double> norm(4, options);
+  for (Index i = 0; i < norm.features(); ++i) {
+    norm.gamma()(i) = 0.5 + 0.25 * double(i);
+    norm.beta()(i) = -0.3 + 0.2 * double(i);
+  }
+  if (norm.tracking()) norm.forward(random_input(4, 9, seed) * 2.0, Mode::train);
+  return norm;
+}
+}  // namespace
+
+TEST_CASE("BatchNorm: an eval forward between a training forward and its backward changes nothing") {
+  const Matrix<double> x = random_input(4, 8, 31), validation = random_input(4, 3, 32);
+  const Matrix<double> dy = random_input(4, 8, 33);
+  for (const BatchNormOptions<double>& options :
+       {BatchNormOptions<double>{}, BatchNormOptions<double>{.track_running_stats = false},
+        BatchNormOptions<double>{.virtual_batch_size = 3},
+        BatchNormOptions<double>{.renormalize = true, .rmax = 1.5, .dmax = 0.5}}) {
+    const BatchNorm<double> norm = warmed_up(options, 34);
+    bnorm_test::check_eval_between_forward_and_backward(norm, x, validation, dy);
+    BatchNorm<double> frozen = norm;
+    if (frozen.tracking()) {
+      frozen.set_frozen_statistics(true);
+      bnorm_test::check_eval_between_forward_and_backward(frozen, x, validation, dy);
+    }
+  }
+}
+
+TEST_CASE("BatchNorm accumulates gamma and beta gradients over micro-batches when asked") {
+  std::vector<Matrix<double>> xs, dys;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(random_input(4, 5 + i, 40 + i));
+    dys.push_back(random_input(4, 5 + i, 50 + i));
+  }
+  for (const BatchNormOptions<double>& options :
+       {BatchNormOptions<double>{}, BatchNormOptions<double>{.virtual_batch_size = 2},
+        BatchNormOptions<double>{.renormalize = true, .rmax = 1.5, .dmax = 0.5}})
+    bnorm_test::check_gradient_accumulation(warmed_up(options, 35), xs, dys, 1e-14);
+  BatchNorm<double> frozen = warmed_up({}, 36);
+  frozen.set_frozen_statistics(true);
+  bnorm_test::check_gradient_accumulation(frozen, xs, dys, 1e-14);
+}
+
+TEST_CASE("BatchNorm with frozen statistics normalizes with the running ones and keeps them") {
+  BatchNorm<double> norm = warmed_up({}, 37);
+  norm.set_frozen_statistics(true);
+  CHECK(norm.frozen_statistics());
+  const Vector<double> mean = norm.running_mean(), var = norm.running_var();
+  const long long batches = norm.num_batches_tracked();
+  const Matrix<double> x = random_input(4, 6, 38);
+  BatchNorm<double> evaluating = norm;
+  const Matrix<double> expected = evaluating.forward(x, Mode::eval);
+  const Matrix<double> y = norm.forward(x, Mode::train);
+  CHECK((y - expected).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK(norm.running_mean() == mean);
+  CHECK(norm.running_var() == var);
+  CHECK(norm.num_batches_tracked() == batches);
+  // Backward with the frozen-statistics formula; gamma and beta still learn.
+  const auto check = bnorm_test::check_gradients(norm, x);
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-8);
+  CHECK_FALSE(norm.gamma_grad().isZero());
+  CHECK(norm.running_mean() == mean);
+  norm.set_frozen_statistics(false);
+  norm.forward(x, Mode::train);
+  CHECK_FALSE(norm.running_mean() == mean);
+  BatchNorm<double> untracked(4, {.track_running_stats = false});
+  CHECK_ERROR_MENTIONS(untracked.set_frozen_statistics(true), "BatchNorm(4)",
+                       "track_running_stats");
+}
+
+TEST_CASE("BatchNorm with keep_for_backward differentiates an eval forward") {
+  for (const BatchNormOptions<double>& options :
+       {BatchNormOptions<double>{}, BatchNormOptions<double>{.track_running_stats = false}}) {
+    BatchNorm<double> norm = warmed_up(options, 39);
+    const Vector<double> mean = norm.running_mean();
+    const long long batches = norm.num_batches_tracked();
+    norm.set_keep_for_backward(true);
+    const Matrix<double> x = random_input(4, 6, 40);
+    BatchNorm<double> plain = norm;
+    plain.set_keep_for_backward(false);
+    CHECK(norm.forward(x, Mode::eval).isApprox(plain.forward(x, Mode::eval), 1e-14));
+    const auto check = bnorm_test::check_gradients(norm, x, {.mode = Mode::eval});
+    INFO(check.worst);
+    CHECK(check.max_error < 1e-8);
+    CHECK(norm.running_mean() == mean);
+    CHECK(norm.num_batches_tracked() == batches);
+  }
+}
+
+TEST_CASE("A frozen gamma or beta keeps its gradient; the input gradient is unchanged") {
+  BatchNorm<double> norm = warmed_up({}, 41), reference = norm;
+  auto parameters = norm.parameters();
+  parameters[0].set_trainable(false);
+  norm.gamma_grad().setConstant(3.0);
+  const Matrix<double> x = random_input(4, 6, 42), dy = random_input(4, 6, 43);
+  norm.forward(x, Mode::train);
+  reference.forward(x, Mode::train);
+  CHECK(norm.backward(dy) == reference.backward(dy));
+  CHECK((norm.gamma_grad().array() == 3.0).all());
+  CHECK(norm.beta_grad() == reference.beta_grad());
+}
+
+TEST_CASE("BatchNorm applied to its own output buffer normalizes that output") {
+  BatchNorm<double> norm = warmed_up({}, 44), reference = norm;
+  const Matrix<double> x = random_input(4, 6, 45);
+  for (const Mode mode : {Mode::train, Mode::eval}) {
+    const Matrix<double> once = reference.forward(x, mode);
+    const Matrix<double> expected = reference.forward(once, mode);
+    CHECK(norm.forward(norm.forward(x, mode), mode) == expected);
+  }
 }

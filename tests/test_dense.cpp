@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/layer_checks.hpp"
 
 #include <cmath>
 
@@ -135,8 +136,91 @@ TEST_CASE("Dense reports bad shapes and misuse with the layer and both shapes") 
   CHECK_ERROR_MENTIONS(dense.backward(Matrix<float>::Zero(256, 8)), "Mode::train");
   dense.forward(Matrix<float>::Zero(784, 8), Mode::train);
   CHECK_ERROR_MENTIONS(dense.backward(Matrix<float>::Zero(256, 7)), "256 x 7", "256 x 8");
-  dense.forward(Matrix<float>::Zero(784, 8), Mode::eval);
-  CHECK_ERROR_MENTIONS(dense.backward(Matrix<float>::Zero(256, 8)), "Mode::train");
+  dense.forward(Matrix<float>::Zero(784, 5), Mode::eval);  // a validation batch in between
+  CHECK(dense.backward(Matrix<float>::Zero(256, 8)).cols() == 8);
+  Dense<float> evaluated(784, 256);
+  evaluated.forward(Matrix<float>::Zero(784, 8), Mode::eval);
+  CHECK_ERROR_MENTIONS(evaluated.backward(Matrix<float>::Zero(256, 8)), "Mode::train",
+                       "set_keep_for_backward");
   CHECK_ERROR_MENTIONS(Dense<float>(0, 3), "in_features", "positive");
   CHECK_ERROR_MENTIONS(Init::gaussian(-1.0), "sigma");
+}
+
+TEST_CASE("A square Dense applied to its own output buffer computes W (W x + b) + b") {
+  Generator generator(11);
+  Dense<double> dense(6, 6, Bias::learned, Init::pytorch_default(), generator);
+  const Matrix<double> x = Matrix<double>::Random(6, 5);
+  Dense<double> reference = dense;
+  const Matrix<double> once = reference.forward(x, Mode::train);
+  const Matrix<double> expected = reference.forward(once, Mode::train);
+  const Matrix<double>& twice = dense.forward(dense.forward(x, Mode::train), Mode::train);
+  CHECK(twice == expected);
+  // The training forward saved its own input, the first output, not the overwritten buffer.
+  const Matrix<double> dy = Matrix<double>::Random(6, 5);
+  const Matrix<double> expected_dx = reference.backward(dy);
+  CHECK(dense.backward(dy) == expected_dx);
+  CHECK(dense.weight_grad() == reference.weight_grad());
+  // Backward through its own input-gradient buffer too.
+  const Matrix<double> expected_twice = reference.backward(expected_dx);
+  CHECK(dense.backward(dense.backward(dy)) == expected_twice);
+  // And a block of the output buffer, which overlaps it without starting at its start.
+  const Matrix<double> right = dense.forward(x, Mode::eval).rightCols(2);
+  const Matrix<double> expected_block = reference.forward(right, Mode::eval);
+  CHECK(dense.forward(dense.forward(x, Mode::eval).rightCols(2), Mode::eval) == expected_block);
+}
+
+TEST_CASE("Dense: an eval forward between a training forward and its backward changes nothing") {
+  Generator generator(12);
+  const Dense<double> dense(4, 3, Bias::learned, Init::pytorch_default(), generator);
+  bnorm_test::check_eval_between_forward_and_backward(dense, Matrix<double>::Random(4, 6),
+                                                      Matrix<double>::Random(4, 2),
+                                                      Matrix<double>::Random(3, 6));
+}
+
+TEST_CASE("Dense accumulates gradients over micro-batches when asked, and zero_grad clears") {
+  Generator generator(13);
+  const Dense<double> dense(5, 4, Bias::learned, Init::pytorch_default(), generator);
+  std::vector<Matrix<double>> xs, dys;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(Matrix<double>::Random(5, 3 + i));
+    dys.push_back(Matrix<double>::Random(4, 3 + i));
+  }
+  bnorm_test::check_gradient_accumulation(dense, xs, dys, 1e-14);
+  // Large enough for the persistent GEMM kernel (not Eigen's small-product path).
+  const Dense<double> large(40, 30, Bias::none, Init::pytorch_default(), generator);
+  for (auto& x : xs) x = Matrix<double>::Random(40, 32);
+  for (auto& dy : dys) dy = Matrix<double>::Random(30, 32);
+  bnorm_test::check_gradient_accumulation(large, xs, dys, 1e-14);
+}
+
+TEST_CASE("A frozen Dense weight or bias keeps its gradient; the other is still computed") {
+  Generator generator(14);
+  Dense<double> dense(4, 3, Bias::learned, Init::pytorch_default(), generator);
+  auto parameters = dense.parameters();
+  CHECK(parameters[0].trainable());
+  parameters[0].set_trainable(false);
+  CHECK_FALSE(dense.parameters()[0].trainable());  // the flag lives in the layer
+  dense.weight_grad().setConstant(7.0);
+  dense.forward(Matrix<double>::Random(4, 5), Mode::train);
+  const Matrix<double> dy = Matrix<double>::Random(3, 5);
+  const Matrix<double> dx = dense.backward(dy);
+  CHECK((dense.weight_grad().array() == 7.0).all());  // dW skipped
+  CHECK(dense.bias_grad().isApprox(dy.rowwise().sum()));
+  CHECK(dx.isApprox(dense.weight().transpose() * dy));
+  parameters[0].set_trainable(true);
+  parameters[1].set_trainable(false);
+  dense.bias_grad().setConstant(5.0);
+  dense.backward(dy);
+  CHECK((dense.bias_grad().array() == 5.0).all());
+  CHECK_FALSE((dense.weight_grad().array() == 7.0).all());
+}
+
+TEST_CASE("Dense with keep_for_backward differentiates an eval forward") {
+  Generator generator(15);
+  Dense<double> dense(4, 3, Bias::learned, Init::pytorch_default(), generator);
+  dense.set_keep_for_backward(true);
+  const auto check = bnorm_test::check_gradients(dense, Matrix<double>::Random(4, 5),
+                                                 {.mode = Mode::eval});
+  CHECK(check.max_error < 1e-8);
+  CHECK(check.entries_checked > 0);
 }

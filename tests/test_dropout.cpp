@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/layer_checks.hpp"
 
 using namespace bnorm;
 
@@ -55,4 +56,26 @@ TEST_CASE("Dropout gradient matches finite differences with the mask replayed") 
 TEST_CASE("Dropout rejects p outside [0, 1]") {
   CHECK_ERROR_MENTIONS(Dropout<float>(1.5, 0), "Dropout", "[0, 1]");
   CHECK_ERROR_MENTIONS(Dropout<float>(-0.1, 0), "Dropout", "[0, 1]");
+}
+
+TEST_CASE("Dropout: an eval forward between a training forward and its backward changes nothing") {
+  const Dropout<double> dropout(0.4, 6);
+  bnorm_test::check_eval_between_forward_and_backward(
+      dropout, bnorm_test::random_input(6, 7, 1), bnorm_test::random_input(6, 3, 2),
+      bnorm_test::random_input(6, 7, 3));
+}
+
+TEST_CASE("Dropout with keep_for_backward differentiates an eval forward as the identity") {
+  Dropout<double> dropout(0.4, 7);
+  dropout.set_keep_for_backward(true);
+  const Matrix<double> x = bnorm_test::random_input(6, 7, 4);
+  const Generator before = dropout.generator();
+  CHECK(dropout.forward(x, Mode::eval) == x);
+  const Matrix<double> dy = bnorm_test::random_input(6, 7, 5);
+  CHECK(dropout.backward(dy) == dy);
+  Generator untouched = before;
+  CHECK(dropout.generator().next() == untouched.next());  // no mask drawn
+  // A training forward afterwards masks its backward again.
+  dropout.forward(x, Mode::train);
+  CHECK_FALSE(dropout.backward(dy) == dy);
 }

@@ -594,3 +594,76 @@ TEST_CASE("Float MLP training with SGD(lr 0.1, momentum 0.9) matches a float32 t
           data.metadata("f32.drift_vs_f64.eval_output"), " (eval output)");
   comparison.report();
 }
+
+// ==== Freezing (tests/reference/make_freezing_reference.py) ===================================
+
+namespace {
+const ReferenceData& freezing_data() { return bnorm_test::reference_file("freezing.txt"); }
+
+template <class T>
+bnorm::SGD<T> freezing_sgd(std::vector<bnorm::Parameter<T>> parameters) {
+  return bnorm::SGD<T>(std::move(parameters),
+                       {.lr = T(0.1), .momentum = T(0.9), .weight_decay = T(1e-3)});
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("Frozen parameters (requires_grad False) train as in torch", T, float, double) {
+  const auto& data = freezing_data();
+  auto net = make_mlp<T>();
+  load_state(net, data, "freeze.init");
+  auto parameters = net.parameters();
+  int frozen = 0;
+  for (auto& parameter : parameters)
+    if (parameter.name() == "0.weight" || parameter.name() == "4.bias") {
+      parameter.set_trainable(false);
+      ++frozen;
+    }
+  REQUIRE(frozen == 2);
+  const Matrix<T> initial_weight = net.template layer<bnorm::Dense<T>>(0).weight();
+  auto optimizer = freezing_sgd<T>(std::move(parameters));
+  bnorm::SoftmaxCrossEntropy<T> loss;
+  const auto losses = train(net, loss, optimizer, labelled_batches<T>(data, "freeze"));
+  CHECK(net.template layer<bnorm::Dense<T>>(0).weight() == initial_weight);  // bit for bit
+  Comparison comparison("frozen parameters (" + type_label<T>() + ")", trajectory_tolerance<T>());
+  compare_trajectory(comparison, net, losses, data, "freeze.params",
+                     data.matrix_as<T>("freeze.eval_x"));
+  comparison.report();
+}
+
+TEST_CASE_TEMPLATE("BatchNorm with frozen statistics trains as bn.eval() in a training torch model",
+                   T, float, double) {
+  const auto& data = freezing_data();
+  auto net = make_mlp<T>();
+  load_state(net, data, "freeze.init");
+  auto& frozen = net.template layer<bnorm::BatchNorm<T>>(1);
+  frozen.set_frozen_statistics(true);
+  const bnorm::Vector<T> running_mean = frozen.running_mean();
+  auto optimizer = freezing_sgd<T>(net.parameters());
+  bnorm::SoftmaxCrossEntropy<T> loss;
+  const auto losses = train(net, loss, optimizer, labelled_batches<T>(data, "freeze"));
+  CHECK(frozen.running_mean() == running_mean);
+  CHECK(frozen.num_batches_tracked() == 0);
+  Comparison comparison("frozen BatchNorm statistics (" + type_label<T>() + ")",
+                        trajectory_tolerance<T>());
+  compare_trajectory(comparison, net, losses, data, "freeze.stats",
+                     data.matrix_as<T>("freeze.eval_x"));
+  comparison.report();
+}
+
+TEST_CASE_TEMPLATE("Input gradients of the eval-mode network (keep_for_backward) match torch", T,
+                   float, double) {
+  const auto& data = freezing_data();
+  auto net = make_mlp<T>();
+  load_state(net, data, "freeze.init");
+  net.set_keep_for_backward(true);
+  const auto batches = labelled_batches<T>(data, "freeze");
+  bnorm::SoftmaxCrossEntropy<T> loss;
+  loss.forward(net.forward(batches[0].first, Mode::eval), batches[0].second);
+  Comparison comparison("eval-mode input gradient (" + type_label<T>() + ")",
+                        trajectory_tolerance<T>());
+  comparison.check("dx", net.backward(loss.backward()), data.matrix("saliency.dx"));
+  for (auto& parameter : net.parameters())
+    comparison.check("d" + parameter.name(), parameter.grad(),
+                     data.matrix("saliency.grad." + parameter.name()));
+  comparison.report();
+}

@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/layer_checks.hpp"
 
 using namespace bnorm;
 
@@ -175,4 +176,75 @@ TEST_CASE("The finite check names the first layer where a NaN or an infinity app
   net.set_check_finite(false);
   x(0, 0) = std::nan("");
   CHECK_FALSE(net.forward(x, Mode::eval).allFinite());  // off: no check, no cost
+}
+
+namespace {
+// Every layer type, nested Sequential included.
+Sequential<double> every_layer_type(std::uint64_t seed) {
+  Generator generator(seed);
+  Sequential<double> inner{Dense<double>(6, 6, Bias::none, Init::pytorch_default(), generator),
+                           Tanh<double>()};
+  Sequential<double> net;
+  net.add(Dense<double>(5, 6, Bias::none, Init::pytorch_default(), generator))  // BatchNorm next
+      .add(BatchNorm<double>(6))
+      .add(ReLU<double>())
+      .add(std::move(inner))
+      .add(BatchNorm<double>(6, {.virtual_batch_size = 4}))
+      .add(LeakyReLU<double>(0.1))
+      .add(Dropout<double>(0.3, seed))
+      .add(Sigmoid<double>())
+      .add(Identity<double>())
+      .add(Dense<double>(6, 3, Bias::learned, Init::pytorch_default(), generator));
+  net.forward(bnorm_test::random_input(5, 8, seed + 1), Mode::train);  // running statistics
+  return net;
+}
+}  // namespace
+
+TEST_CASE("Sequential: an eval forward between a training forward and its backward changes nothing") {
+  bnorm_test::check_eval_between_forward_and_backward(
+      every_layer_type(60), bnorm_test::random_input(5, 8, 61), bnorm_test::random_input(5, 3, 62),
+      bnorm_test::random_input(3, 8, 63));
+}
+
+TEST_CASE("Sequential accumulates the gradients of four micro-batches into their sum") {
+  std::vector<Matrix<double>> xs, dys;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(bnorm_test::random_input(5, 8, 70 + i));
+    dys.push_back(bnorm_test::random_input(3, 8, 80 + i));
+  }
+  bnorm_test::check_gradient_accumulation(every_layer_type(64), xs, dys, 1e-13);
+  Sequential<double> net = every_layer_type(64);
+  net.set_accumulate_gradients(true);
+  CHECK(net.layer<Dense<double>>(0).accumulates_gradients());
+  CHECK(net.layer<Sequential<double>>(3).layer<Dense<double>>(0).accumulates_gradients());
+  net.set_accumulate_gradients(false);
+  CHECK_FALSE(net.layer<BatchNorm<double>>(1).accumulates_gradients());
+}
+
+TEST_CASE("Sequential with keep_for_backward gives the input gradient of the eval network") {
+  Sequential<double> net = every_layer_type(65);
+  net.set_keep_for_backward(true);
+  const auto buffers_before = bnorm_test::buffer_values(net);
+  const auto check =
+      bnorm_test::check_gradients(net, bnorm_test::random_input(5, 4, 66), {.mode = Mode::eval});
+  INFO(check.worst);
+  CHECK(check.max_error < 1e-7);
+  CHECK(bnorm_test::buffer_values(net) == buffers_before);
+  // Off (the default), an eval forward saves nothing: a network never trained cannot backward.
+  Sequential<double> fresh{Dense<double>(5, 3), ReLU<double>()};
+  fresh.forward(bnorm_test::random_input(5, 4, 67), Mode::eval);
+  CHECK_ERROR_MENTIONS(fresh.backward(bnorm_test::random_input(3, 4, 68)), "Mode::train");
+}
+
+TEST_CASE("Sequential refuses training settings that a user's layer lacks, changing nothing") {
+  Sequential<double> net{Dense<double>(2, 2), Scale()};
+  CHECK_ERROR_MENTIONS(net.set_keep_for_backward(true), "set_keep_for_backward", "layer 1");
+  CHECK_FALSE(net.layer<Dense<double>>(0).keeps_for_backward());
+  CHECK_ERROR_MENTIONS(net.set_accumulate_gradients(true), "set_accumulate_gradients");
+  CHECK_FALSE(net.layer<Dense<double>>(0).accumulates_gradients());
+  net.set_accumulate_gradients(false);
+  net.forward(Matrix<double>::Ones(2, 3), Mode::train);
+  net.backward(Matrix<double>::Ones(2, 3));
+  net.zero_grad();  // the user's layer through parameters()
+  for (auto& parameter : net.parameters()) CHECK(parameter.grad().isZero());
 }

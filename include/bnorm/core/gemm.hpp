@@ -29,9 +29,11 @@ class Gemm {
   Gemm(Gemm&&) noexcept = default;
   Gemm& operator=(Gemm&&) noexcept = default;
 
-  // dst = lhs * rhs; dst must already have the product's shape and alias neither operand.
+  // dst = lhs * rhs, or dst += lhs * rhs with accumulate (gradient accumulation adds in
+  // the product's own pass, no second one); dst must already have the product's shape and
+  // alias neither operand.
   template <class Dst, class Lhs, class Rhs>
-  void assign(Dst& dst, const Lhs& a_lhs, const Rhs& a_rhs) {
+  void assign(Dst& dst, const Lhs& a_lhs, const Rhs& a_rhs, bool accumulate = false) {
     namespace internal = Eigen::internal;
     const Index rows = dst.rows(), cols = dst.cols(), depth = a_lhs.cols();
     // Tiny products, products with a vector, and products big enough to share among threads:
@@ -44,7 +46,10 @@ class Gemm {
         Eigen::nbThreads() > 1 && double(rows) * double(cols) * double(depth) >= min_parallel_work;
     if (rows + cols + depth < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || rows == 1 || cols == 1 ||
         depth == 0 || parallel) {
-      dst.noalias() = a_lhs * a_rhs;
+      if (accumulate)
+        dst.noalias() += a_lhs * a_rhs;
+      else
+        dst.noalias() = a_lhs * a_rhs;
       return;
     }
     using LhsTraits = internal::blas_traits<Lhs>;
@@ -69,7 +74,7 @@ class Gemm {
     const auto& rhs = RhsTraits::extract(a_rhs);
     const T alpha = internal::blas_traits<Lhs>::extractScalarFactor(a_lhs) *
                     internal::blas_traits<Rhs>::extractScalarFactor(a_rhs);
-    dst.setZero();  // the kernel accumulates: dst += alpha * lhs * rhs
+    if (!accumulate) dst.setZero();  // the kernel accumulates: dst += alpha * lhs * rhs
     Functor(lhs, rhs, dst, alpha, *blocking_)(0, rows, 0, cols);
   }
 

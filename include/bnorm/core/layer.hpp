@@ -8,17 +8,23 @@
 //
 //   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode);
 //     Requires x to have the layer's input feature count as rows and at least one column.
-//     Returns y = f(x), owned by the layer and valid until its next forward. In
-//     Mode::train the layer saves what backward needs (x need not outlive the call) and
-//     may update internal state (BatchNorm's running statistics); in Mode::eval it
-//     changes nothing that a later call could observe, and keeps nothing for backward.
+//     Returns y = f(x), owned by the layer and valid until its next forward; x may be
+//     that very buffer (d.forward(d.forward(x, m), m)). In Mode::train the layer saves
+//     what backward needs (x need not outlive the call) and may update internal state
+//     (BatchNorm's running statistics); in Mode::eval it changes nothing that a later
+//     call could observe, and keeps nothing for backward: a validation batch between a
+//     training forward and its backward leaves that backward's result unchanged, bit for
+//     bit, and plain inference stays as fast as it can be.
 //
 //   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy);
-//     Requires the previous forward to have been in Mode::train, and dy = dLoss/dy with
-//     the shape of that forward's output. Returns dx = dLoss/dx with the shape of that
-//     forward's input, owned by the layer. Afterwards every parameter gradient holds
-//     dLoss/dparameter for that mini-batch: gradients are overwritten, never accumulated,
-//     so there is nothing to zero between steps.
+//     Differentiates the last forward that saved for backward: the last Mode::train
+//     forward, or an eval forward under set_keep_for_backward(true); throws if there is
+//     none. Requires dy = dLoss/dy with the shape of that forward's output. Returns
+//     dx = dLoss/dx with the shape of that forward's input, owned by the layer; dy may be
+//     that very buffer. Afterwards every trainable parameter's gradient holds
+//     dLoss/dparameter for that mini-batch: by default gradients are overwritten, so
+//     there is nothing to zero between steps. A frozen parameter's gradient
+//     (Parameter::set_trainable(false)) is not computed and keeps what it held.
 //
 // Optional members, used when present:
 //
@@ -34,6 +40,17 @@
 //   void set_input_gradient(bool needed);
 //     With false, backward may skip computing dx and return an empty matrix. A Sequential
 //     uses it for its first layer, where dx would be thrown away.
+//   void set_accumulate_gradients(bool accumulate);  void zero_grad();
+//     With true, backward adds each mini-batch's parameter gradients to what the
+//     gradients hold (PyTorch's default, for accumulation over micro-batches) instead of
+//     overwriting them, in the same pass; zero_grad() clears them. Off by default.
+//   void set_keep_for_backward(bool keep);
+//     With true, eval forwards save what backward needs, as training forwards do, so that
+//     backward gives the input gradient of the network in eval mode (saliency,
+//     adversarial inputs): BatchNorm with its running statistics, Dropout as the
+//     identity. Nothing else changes: running statistics stay put. Off by default, so
+//     plain eval inference copies nothing.
+//   A Sequential forwards these settings (and zero_grad) to every layer that has them.
 //
 // Errors: a wrong shape, an empty batch, or backward without a training forward throws
 // bnorm::Error naming the layer, the expected and the actual shape. After an error the
@@ -79,6 +96,13 @@ concept HasName = requires(const L& layer) {
 template <class L>
 concept HasOptionalInputGradient = requires(L& layer, bool needed) {
   layer.set_input_gradient(needed);
+};
+
+template <class L>
+concept HasTrainingSettings = requires(L& layer, bool enabled) {
+  layer.set_accumulate_gradients(enabled);
+  layer.set_keep_for_backward(enabled);
+  layer.zero_grad();
 };
 
 }  // namespace bnorm

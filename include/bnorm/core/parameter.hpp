@@ -1,6 +1,7 @@
 // A view of one learnable parameter and its gradient, as the optimizers see it.
 #pragma once
 
+#include "error.hpp"
 #include "types.hpp"
 
 #include <Eigen/Core>
@@ -19,13 +20,17 @@ class Parameter {
  public:
   using Map = Eigen::Map<Matrix<T>>;
 
-  Parameter(std::string name, T* value, T* grad, Index rows, Index cols)
-      : name_(std::move(name)), value_(value, rows, cols), grad_(grad, rows, cols) {}
+  // `trainable` points to the layer's own flag (nullptr: always trainable, not freezable).
+  Parameter(std::string name, T* value, T* grad, Index rows, Index cols,
+            bool* trainable = nullptr)
+      : name_(std::move(name)), value_(value, rows, cols), grad_(grad, rows, cols),
+        trainable_(trainable) {}
 
   template <class Value, class Grad>
   Parameter(std::string name, Eigen::PlainObjectBase<Value>& value,
-            Eigen::PlainObjectBase<Grad>& grad)
-      : Parameter(std::move(name), value.data(), grad.data(), value.rows(), value.cols()) {}
+            Eigen::PlainObjectBase<Grad>& grad, bool* trainable = nullptr)
+      : Parameter(std::move(name), value.data(), grad.data(), value.rows(), value.cols(),
+                  trainable) {}
 
   Map& value() { return value_; }
   const Map& value() const { return value_; }
@@ -40,10 +45,21 @@ class Parameter {
   const std::string& name() const { return name_; }
   void prefix_name(const std::string& prefix) { name_ = prefix + "." + name_; }
 
+  // Freezing (PyTorch's requires_grad): the flag lives in the layer, so every view of the
+  // parameter sees it. A frozen parameter is skipped by the optimizers, and its layer does
+  // not compute its gradient (grad() keeps what it held). Built-in layers are freezable; a
+  // view made without a flag is always trainable and set_trainable(false) throws.
+  bool trainable() const { return trainable_ == nullptr || *trainable_; }
+  void set_trainable(bool trainable) {
+    if (trainable_) *trainable_ = trainable;
+    else if (!trainable) detail::fail("Parameter ", name_, ": its layer does not support freezing");
+  }
+
  private:
   std::string name_;
   Map value_;
   Map grad_;
+  bool* trainable_;
 };
 
 }  // namespace bnorm

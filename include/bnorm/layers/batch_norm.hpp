@@ -8,6 +8,11 @@
 //   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)  (unbiased)
 // Eval: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta; nothing changes.
 //
+// Frozen statistics (set_frozen_statistics, PyTorch's bn.eval() inside a training model):
+// training forwards normalize with the running statistics as eval does and leave them
+// unchanged, while gamma and beta still learn; backward then uses dx = gamma * g /
+// sqrt(running_var + eps).
+//
 // Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
 // a cumulative running average, and a policy for training batches too small to normalize.
 // A StatisticsSync (layers/statistics_sync.hpp) makes the batch statistics those of a batch
@@ -19,6 +24,7 @@
 #include "../core/parameter.hpp"
 #include "../core/threads.hpp"
 #include "../core/types.hpp"
+#include "batch_norm_kernels.hpp"
 #include "statistics_sync.hpp"
 
 #include <algorithm>
@@ -89,30 +95,37 @@ class BatchNorm {
       running_mean_ = Vector<T>::Zero(features);
       running_var_ = Vector<T>::Ones(features);
     }
-    for (Vector<T>* scratch : {&mean_, &var_, &shift_, &dx_scale_, &sum_a_, &sum_b_})
+    for (Vector<T>* scratch :
+         {&batch_mean_, &batch_var_, &batch_inv_std_, &shift_, &eval_scale_, &eval_shift_,
+          &sum_dy_, &sum_dy_xhat_, &renormalized_gamma_grad_, &dx_scale_})
       scratch->resize(features);
   }
 
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     detail::check_shape(*this, "input", features(), -1, x.rows(), x.cols());
-    const bool batch_statistics = mode == Mode::train || !tracking();
+    const bool train = mode == Mode::train;
+    const bool batch_statistics = !tracking() || (train && !freeze_statistics_);
     // A synchronized batch is judged by its global size, known after the merge.
-    const bool too_small = batch_statistics && x.cols() < 2 && !(sync_ && mode == Mode::train);
-    if (too_small && (mode == Mode::eval || !tracking() ||
-                      options_.small_batch == SmallBatch::error))
-      detail::fail(name(), ": a ", mode == Mode::train ? "training " : "",
+    const bool too_small = batch_statistics && x.cols() < 2 && !(sync_ && train);
+    if (too_small && (!train || !tracking() || options_.small_batch == SmallBatch::error))
+      detail::fail(name(), ": a ", train ? "training " : "",
                    "batch of one example has no variance to normalize with (PyTorch raises the "
                    "same error); use a batch of at least 2",
                    tracking() ? ", Mode::eval to use the running statistics, or "
                                 "SmallBatch::use_running_statistics"
                               : "");
     output_.resize(x.rows(), x.cols());
-    has_training_forward_ = false;
+    // An eval forward that saves nothing leaves what a pending backward needs untouched.
+    if (!train && !keep_for_backward_) {
+      forward_without_saving(x);
+      return output_;
+    }
+    has_saved_forward_ = false;
     if (batch_statistics && !too_small)
       forward_with_batch_statistics(x, mode);
     else
-      forward_with_running_statistics(x, mode);
-    has_training_forward_ = mode == Mode::train;
+      forward_with_running_statistics(x);
+    has_saved_forward_ = true;
     return output_;
   }
 
@@ -124,29 +137,33 @@ class BatchNorm {
   // (r = 1, d = 0 without renormalization; both are constants, as the paper prescribes).
   // With frozen (running) statistics, dx = gamma / sqrt(running_var + eps) * g.
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
-    if (!has_training_forward_)
-      detail::fail(name(), ": backward needs a preceding forward in Mode::train");
+    if (!has_saved_forward_)
+      detail::fail(name(), ": backward needs a preceding forward in Mode::train (or in "
+                           "Mode::eval with set_keep_for_backward(true))");
     detail::check_shape(*this, "output gradient", features(), normalized_.cols(), dy.rows(),
                         dy.cols());
     input_grad_.resize(dy.rows(), dy.cols());
-    beta_grad_.setZero();
-    gamma_grad_.setZero();
-    if (frozen_statistics_) {
+    if (!accumulate_gradients_) {  // the groups' sums are added below
+      if (beta_trainable_) beta_grad_.setZero();
+      if (gamma_trainable_) gamma_grad_.setZero();
+    }
+    if (saved_running_statistics_) {
       detail::parallel_ranges(features(), dy.size(), [&](Index row, Index rows) {
         const auto scale = group_scale_.col(0).segment(row, rows).array();
+        auto sum_dy = sum_dy_.segment(row, rows).array();
+        auto sum_dy_xhat = sum_dy_xhat_.segment(row, rows).array();
+        sum_dy.setZero();
+        sum_dy_xhat.setZero();
         for (Index j = 0; j < dy.cols(); ++j) {
           const auto g = dy.col(j).segment(row, rows).array();
-          beta_grad_.segment(row, rows).array() += g;
-          gamma_grad_.segment(row, rows).array() += g * normalized_.col(j).segment(row, rows).array();
+          sum_dy += g;
+          sum_dy_xhat += g * normalized_.col(j).segment(row, rows).array();
           input_grad_.col(j).segment(row, rows).array() = scale * g;
         }
       });
+      add_parameter_gradients(sum_dy_xhat_, sum_dy_);
     } else {
       for (Index g = 0; g < group_count(); ++g) backward_group(dy, g);
-    }
-    if (!options_.affine) {  // fixed gamma and beta have no gradient
-      gamma_grad_.setZero();
-      beta_grad_.setZero();
     }
     return input_grad_;
   }
@@ -154,8 +171,9 @@ class BatchNorm {
   std::vector<Parameter<T>> parameters() {
     std::vector<Parameter<T>> list;
     if (!options_.affine) return list;
-    list.emplace_back("weight", gamma_, gamma_grad_);  // PyTorch's names for gamma, beta
-    list.emplace_back("bias", beta_, beta_grad_);
+    // PyTorch's names for gamma and beta.
+    list.emplace_back("weight", gamma_, gamma_grad_, &gamma_trainable_);
+    list.emplace_back("bias", beta_, beta_grad_, &beta_trainable_);
     return list;
   }
 
@@ -189,6 +207,25 @@ class BatchNorm {
                     ": dmax must be finite and >= 0, got ", dmax);
     options_.rmax = rmax;
     options_.dmax = dmax;
+  }
+
+  // Fine-tuning with frozen statistics (see the top of this file). Needs running statistics.
+  void set_frozen_statistics(bool frozen) {
+    detail::require(!frozen || tracking(), name(),
+                    ": frozen statistics are the running statistics, so they need "
+                    "track_running_stats");
+    freeze_statistics_ = frozen;
+  }
+  bool frozen_statistics() const { return freeze_statistics_; }
+
+  // The training settings of core/layer.hpp.
+  void set_accumulate_gradients(bool accumulate) { accumulate_gradients_ = accumulate; }
+  bool accumulates_gradients() const { return accumulate_gradients_; }
+  void set_keep_for_backward(bool keep) { keep_for_backward_ = keep; }
+  bool keeps_for_backward() const { return keep_for_backward_; }
+  void zero_grad() {
+    gamma_grad_.setZero();
+    beta_grad_.setZero();
   }
 
   // Data-parallel training: in Mode::train, the batch statistics and the backward sums
@@ -232,29 +269,51 @@ class BatchNorm {
     const Index first = group * options_.virtual_batch_size;
     return {first, group + 1 == groups ? batch - first : options_.virtual_batch_size};
   }
-  // Mean and centred sum of squares M2 in one pass over the columns, accumulated into
-  // feature-length vectors (contiguous, vectorized). The sums are of d = x - x0, shifted by
-  // the group's first example, and M2 = sum(d^2) - sum(d)^2 / m: a large common offset
-  // cancels exactly in d, so it cannot swamp the spread as in E[x^2] - E[x]^2; what remains
-  // to cancel is (mean - x0)^2 / var, of order 1 for a typical first example.
-  void moments(const Eigen::Ref<const Matrix<T>>& x, Index first, Index count) {
-    detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-      const auto x0 = x.col(first).segment(row, rows);
-      auto sum_d = sum_a_.segment(row, rows);
-      auto sum_d2 = sum_b_.segment(row, rows).array();
-      sum_d.setZero();
-      sum_d2.setZero();
-      for (Index j = first + 1; j < first + count; ++j) {
-        sum_d += x.col(j).segment(row, rows) - x0;
-        sum_d2 += (x.col(j).segment(row, rows) - x0).array().square();
-      }
-    });
-    const T inv_count = T(1) / static_cast<T>(count);
-    mean_ = x.col(first) + sum_a_ * inv_count;
-    // var_ holds M2, the centred sum of squares.
-    var_ = (sum_b_.array() - sum_a_.array().square() * inv_count).max(T(0)).matrix();
+
+  // Frozen parameters keep their gradients (core/parameter.hpp).
+  void add_parameter_gradients(const Vector<T>& gamma_grad, const Vector<T>& beta_grad) {
+    if (!options_.affine) return;  // fixed gamma and beta have no gradient
+    if (gamma_trainable_) gamma_grad_ += gamma_grad;
+    if (beta_trainable_) beta_grad_ += beta_grad;
   }
 
+  // Eval mode without keep_for_backward: nothing saved, nothing changed. With running
+  // statistics, the affine map; without, each group's own statistics, normalized exactly as
+  // a training forward does (the same output, bit for bit).
+  void forward_without_saving(const Eigen::Ref<const Matrix<T>>& x) {
+    if (tracking()) {
+      detail::eval_affine_map(gamma_, beta_, running_mean_, running_var_, eps(), eval_scale_,
+                              eval_shift_);
+      detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
+        const auto scale = eval_scale_.segment(row, rows).array();
+        const auto shift = eval_shift_.segment(row, rows).array();
+        for (Index j = 0; j < x.cols(); ++j)
+          output_.col(j).segment(row, rows).array() =
+              x.col(j).segment(row, rows).array() * scale + shift;
+      });
+      return;
+    }
+    const Index groups = group_count_for(x.cols());
+    for (Index g = 0; g < groups; ++g) {
+      const auto columns = group_columns(g, x.cols(), groups);
+      const Index first = columns.first, count = columns.second;
+      detail::batch_moments(x, first, count, batch_mean_, batch_var_);  // batch_var_ holds M2
+      batch_var_ /= static_cast<T>(count);
+      batch_inv_std_.array() = (batch_var_.array() + eps()).sqrt().inverse();
+      detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
+        const auto mean = batch_mean_.segment(row, rows);
+        const auto inv_std = batch_inv_std_.segment(row, rows).array();
+        const auto gamma = gamma_.segment(row, rows).array();
+        const auto beta = beta_.segment(row, rows).array();
+        for (Index j = first; j < first + count; ++j)
+          output_.col(j).segment(row, rows).array() =
+              (x.col(j).segment(row, rows) - mean).array() * inv_std * gamma + beta;
+      });
+    }
+  }
+
+  // A training forward, or an eval forward kept for backward (no running statistics then,
+  // so eval normalizes with the batch's): saves xhat_B and each group's scales.
   void forward_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     const Index batch = x.cols(), groups = group_count_for(batch);
     const bool update = mode == Mode::train && tracking();
@@ -269,33 +328,35 @@ class BatchNorm {
     // Only training batches are synchronized (as PyTorch's SyncBatchNorm): eval batches,
     // which processes may see in different numbers, never enter a collective call.
     synchronized_ = sync_ && mode == Mode::train;
+    renormalized_ = options_.renormalize && mode == Mode::train;
     for (Index g = 0; g < groups; ++g) {
       // Plain variables, not a structured binding: the lambdas below capture them, which
       // clang 14 (the fuzzer's compiler) cannot do with bindings.
       const auto columns = group_columns(g, batch, groups);
       const Index first = columns.first, count = columns.second;
-      moments(x, first, count);
+      detail::batch_moments(x, first, count, batch_mean_, batch_var_);  // batch_var_ holds M2
       T total = static_cast<T>(count);
       if (synchronized_) {
-        total = sync_->merge_moments(total, mean_, var_);
+        total = sync_->merge_moments(total, batch_mean_, batch_var_);
         if (total < T(2))  // the same total on every process: all of them throw
           detail::fail(name(), ": the synchronized training batch has ", total,
                        " example over all processes; normalizing needs at least 2");
       }
       group_counts_(g) = total;
-      var_ /= total;  // biased variance, used to normalize
+      batch_var_ /= total;  // biased variance, used to normalize
       auto inv_std = group_inv_std_.col(g).array();
-      inv_std = (var_.array() + eps()).sqrt().inverse();
+      inv_std = (batch_var_.array() + eps()).sqrt().inverse();
       // Renormalization: y = gamma * (r * xhat_B + d) + beta = scale * xhat_B + shift.
       auto scale = group_scale_.col(g).array();
       scale = gamma_.array();
       shift_ = beta_;
-      if (options_.renormalize && mode == Mode::train) {
+      if (renormalized_) {
         const auto running_std = (running_var_.array() + eps()).sqrt();
         const T rmax = static_cast<T>(options_.rmax), dmax = static_cast<T>(options_.dmax);
-        const auto r = ((var_.array() + eps()).sqrt() / running_std)
+        const auto r = ((batch_var_.array() + eps()).sqrt() / running_std)
                            .cwiseMax(T(1) / rmax).cwiseMin(rmax);
-        const auto d = ((mean_ - running_mean_).array() / running_std).cwiseMax(-dmax).cwiseMin(dmax);
+        const auto d = ((batch_mean_ - running_mean_).array() / running_std)
+                           .cwiseMax(-dmax).cwiseMin(dmax);
         shift_.array() += gamma_.array() * d;
         scale *= r;
         // Kept for dgamma (scale / gamma would fail for gamma = 0).
@@ -305,7 +366,7 @@ class BatchNorm {
         renorm_d_.col(g) = d.matrix();
       }
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-        const auto mean = mean_.segment(row, rows);
+        const auto mean = batch_mean_.segment(row, rows);
         const auto inv_std = group_inv_std_.col(g).segment(row, rows).array();
         const auto scale = group_scale_.col(g).segment(row, rows).array();
         const auto shift = shift_.segment(row, rows).array();
@@ -316,13 +377,12 @@ class BatchNorm {
         }
       });
       if (update) {
-        batch_mean_sum_ += mean_ * (static_cast<T>(count) / static_cast<T>(batch));
-        batch_var_sum_ += var_ * (total / (total - T(1)) * static_cast<T>(count) /
-                                  static_cast<T>(batch));
+        batch_mean_sum_ += batch_mean_ * (static_cast<T>(count) / static_cast<T>(batch));
+        batch_var_sum_ += batch_var_ * (total / (total - T(1)) * static_cast<T>(count) /
+                                        static_cast<T>(batch));
       }
     }
-    frozen_statistics_ = false;
-    renormalized_ = options_.renormalize && mode == Mode::train;
+    saved_running_statistics_ = false;
     if (update) {
       ++num_batches_tracked_;
       update_running_statistics(batch_mean_sum_, batch_var_sum_);
@@ -338,24 +398,18 @@ class BatchNorm {
     running_var_ = keep * running_var_ + take * unbiased_var;
   }
 
-  // Eval mode, or a training batch too small for statistics under
-  // SmallBatch::use_running_statistics: one fused multiply-add pass.
-  void forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+  // Normalizes with the running statistics and saves xhat for backward: frozen statistics,
+  // a training batch too small for statistics under SmallBatch::use_running_statistics, or
+  // an eval forward kept for backward.
+  void forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x) {
     group_inv_std_.resize(features(), 1);
     group_scale_.resize(features(), 1);
     group_inv_std_.col(0).array() = (running_var_.array() + eps()).sqrt().inverse();
     group_scale_.col(0).array() = gamma_.array() * group_inv_std_.col(0).array();
-    if (mode == Mode::train) normalized_.resize(x.rows(), x.cols());  // for dgamma
+    normalized_.resize(x.rows(), x.cols());  // for dgamma
     detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
       const auto mean = running_mean_.segment(row, rows);
       const auto beta = beta_.segment(row, rows).array();
-      if (mode == Mode::eval) {
-        const auto scale = group_scale_.col(0).segment(row, rows).array();
-        for (Index j = 0; j < x.cols(); ++j)
-          output_.col(j).segment(row, rows).array() =
-              (x.col(j).segment(row, rows) - mean).array() * scale + beta;
-        return;
-      }
       const auto inv_std = group_inv_std_.col(0).segment(row, rows).array();
       const auto gamma = gamma_.segment(row, rows).array();
       for (Index j = 0; j < x.cols(); ++j) {
@@ -364,17 +418,17 @@ class BatchNorm {
         output_.col(j).segment(row, rows).array() = xhat * gamma + beta;
       }
     });
-    if (mode == Mode::eval) return;
-    frozen_statistics_ = true;
+    saved_running_statistics_ = true;
     renormalized_ = false;
+    synchronized_ = false;
   }
 
   void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
     const auto columns = group_columns(g, dy.cols(), group_count());
     const Index first = columns.first, count = columns.second;
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-      auto sum_dy = sum_a_.segment(row, rows);               // sum(g)
-      auto sum_dy_xhat = sum_b_.segment(row, rows).array();  // sum(g * xhat_B)
+      auto sum_dy = sum_dy_.segment(row, rows);
+      auto sum_dy_xhat = sum_dy_xhat_.segment(row, rows).array();  // sum(g * xhat_B)
       sum_dy.setZero();
       sum_dy_xhat.setZero();
       for (Index j = first; j < first + count; ++j) {
@@ -382,21 +436,23 @@ class BatchNorm {
         sum_dy_xhat += dy.col(j).segment(row, rows).array() * normalized_.col(j).segment(row, rows).array();
       }
     });
-    beta_grad_ += sum_a_;
-    if (renormalized_)  // dgamma = sum(g * (r xhat_B + d))
-      gamma_grad_.array() +=
-          renorm_r_.col(g).array() * sum_b_.array() + renorm_d_.col(g).array() * sum_a_.array();
-    else
-      gamma_grad_ += sum_b_;
-    if (synchronized_) sync_->sum(sum_a_, sum_b_);
+    if (renormalized_) {  // dgamma = sum(g * (r xhat_B + d))
+      renormalized_gamma_grad_.array() = renorm_r_.col(g).array() * sum_dy_xhat_.array() +
+                                         renorm_d_.col(g).array() * sum_dy_.array();
+      add_parameter_gradients(renormalized_gamma_grad_, sum_dy_);
+    } else {
+      add_parameter_gradients(sum_dy_xhat_, sum_dy_);
+    }
+    if (synchronized_) sync_->sum(sum_dy_, sum_dy_xhat_);
+    // From here on the two sums are means over the (global) group.
     const T inv_total = T(1) / group_counts_(g);
-    sum_a_ *= inv_total;
-    sum_b_ *= inv_total;
+    sum_dy_ *= inv_total;
+    sum_dy_xhat_ *= inv_total;
     dx_scale_ = (group_scale_.col(g).array() * group_inv_std_.col(g).array()).matrix();
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
       const auto scale = dx_scale_.segment(row, rows).array();
-      const auto mean_dy = sum_a_.segment(row, rows).array();
-      const auto mean_dy_xhat = sum_b_.segment(row, rows).array();
+      const auto mean_dy = sum_dy_.segment(row, rows).array();
+      const auto mean_dy_xhat = sum_dy_xhat_.segment(row, rows).array();
       for (Index j = first; j < first + count; ++j)
         input_grad_.col(j).segment(row, rows).array() =
             scale * (dy.col(j).segment(row, rows).array() - mean_dy -
@@ -408,14 +464,24 @@ class BatchNorm {
   Vector<T> gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;
   long long num_batches_tracked_ = 0;
   std::shared_ptr<StatisticsSync<T>> sync_;
-  // Saved by a training forward for backward, one column per group.
+  // Settings.
+  bool gamma_trainable_ = true, beta_trainable_ = true, freeze_statistics_ = false;
+  bool accumulate_gradients_ = false, keep_for_backward_ = false;
+  // Saved by a forward for backward (one column per group); an eval forward that is not
+  // kept for backward never writes them.
   Matrix<T> normalized_, group_scale_, group_inv_std_, renorm_r_, renorm_d_;
   Vector<T> group_counts_;
-  bool frozen_statistics_ = false, renormalized_ = false, synchronized_ = false;
-  // Scratch, sized at construction or on the first call at a batch size.
-  Vector<T> mean_, var_, shift_, dx_scale_, sum_a_, sum_b_, batch_mean_sum_, batch_var_sum_;
+  bool saved_running_statistics_ = false, renormalized_ = false, synchronized_ = false;
+  bool has_saved_forward_ = false;
+  // Forward scratch: one group's batch mean, variance (M2 until divided by the count) and
+  // 1 / sqrt(variance + eps) for an unsaved eval forward, the renormalized shift, the
+  // eval-mode map, the running-statistics update's sums.
+  Vector<T> batch_mean_, batch_var_, batch_inv_std_, shift_, eval_scale_, eval_shift_,
+      batch_mean_sum_, batch_var_sum_;
+  // Backward scratch: one group's sum(g) and sum(g * xhat_B) (their means after the
+  // synchronization), its dgamma under renormalization, and dx's per-feature scale.
+  Vector<T> sum_dy_, sum_dy_xhat_, renormalized_gamma_grad_, dx_scale_;
   Matrix<T> output_, input_grad_;
-  bool has_training_forward_ = false;
 };
 
 }  // namespace bnorm

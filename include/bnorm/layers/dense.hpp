@@ -9,6 +9,7 @@
 #include "../core/types.hpp"
 #include "init.hpp"
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -40,37 +41,65 @@ class Dense {
 
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     detail::check_shape(*this, "input", in_features(), -1, x.rows(), x.cols());
-    output_.resize(out_features(), x.cols());
-    forward_product_.assign(output_, weight_, x);
-    if (has_bias()) output_.colwise() += bias_;
-    has_training_forward_ = mode == Mode::train;
-    if (has_training_forward_) input_ = x;  // backward needs x; the caller's x may not live on
+    // d.forward(d.forward(x)) hands the product its own destination: compute into the spare
+    // buffer then, and swap (pointers only), so the usual call costs neither a copy nor a pass.
+    const bool aliased = overlaps(x, output_);
+    Matrix<T>& y = aliased ? spare_output_ : output_;
+    y.resize(out_features(), x.cols());
+    forward_product_.assign(y, weight_, x);
+    if (has_bias()) y.colwise() += bias_;
+    if (mode == Mode::train || keep_for_backward_) {
+      input_ = x;  // backward needs x; the caller's x may not live on
+      has_saved_forward_ = true;
+    }
+    if (aliased) output_.swap(spare_output_);
     return output_;
   }
 
+  // dW = dy x^T and db = sum of dy's columns (skipped for frozen parameters, added to the
+  // gradients with accumulation on), dx = W^T dy.
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
-    if (!has_training_forward_) detail::fail(name(), ": backward needs a preceding forward in Mode::train");
+    if (!has_saved_forward_)
+      detail::fail(name(), ": backward needs a preceding forward in Mode::train (or in "
+                           "Mode::eval with set_keep_for_backward(true))");
     detail::check_shape(*this, "output gradient", out_features(), input_.cols(), dy.rows(),
                         dy.cols());
-    weight_product_.assign(weight_grad_, dy, input_.transpose());
-    if (has_bias()) bias_grad_.noalias() = dy.rowwise().sum();
-    if (input_gradient_needed_) {
-      input_grad_.resize(in_features(), dy.cols());
-      input_product_.assign(input_grad_, weight_.transpose(), dy);
-    } else {
-      input_grad_.resize(0, 0);
+    if (weight_trainable_)
+      weight_product_.assign(weight_grad_, dy, input_.transpose(), accumulate_gradients_);
+    if (has_bias() && bias_trainable_) {
+      if (accumulate_gradients_) bias_grad_.noalias() += dy.rowwise().sum();
+      else bias_grad_.noalias() = dy.rowwise().sum();
     }
+    if (!input_gradient_needed_) {
+      input_grad_.resize(0, 0);
+      return input_grad_;
+    }
+    const bool aliased = overlaps(dy, input_grad_);  // d.backward(d.backward(dy)), as forward
+    Matrix<T>& dx = aliased ? spare_input_grad_ : input_grad_;
+    dx.resize(in_features(), dy.cols());
+    input_product_.assign(dx, weight_.transpose(), dy);
+    if (aliased) input_grad_.swap(spare_input_grad_);
     return input_grad_;
   }
 
   std::vector<Parameter<T>> parameters() {
     std::vector<Parameter<T>> list;
-    list.emplace_back("weight", weight_, weight_grad_);
-    if (has_bias()) list.emplace_back("bias", bias_, bias_grad_);
+    list.emplace_back("weight", weight_, weight_grad_, &weight_trainable_);
+    if (has_bias()) list.emplace_back("bias", bias_, bias_grad_, &bias_trainable_);
     return list;
   }
 
   void set_input_gradient(bool needed) { input_gradient_needed_ = needed; }
+
+  // The training settings of core/layer.hpp.
+  void set_accumulate_gradients(bool accumulate) { accumulate_gradients_ = accumulate; }
+  bool accumulates_gradients() const { return accumulate_gradients_; }
+  void set_keep_for_backward(bool keep) { keep_for_backward_ = keep; }
+  bool keeps_for_backward() const { return keep_for_backward_; }
+  void zero_grad() {
+    weight_grad_.setZero();
+    bias_grad_.setZero();
+  }
 
   std::string name() const {
     std::ostringstream text;
@@ -95,12 +124,26 @@ class Dense {
   Vector<T>& bias_grad() { return bias_grad_; }
 
  private:
+  // Whether matrix a's storage overlaps buffer b's (compared as integers: pointers into
+  // different arrays have no order).
+  static bool overlaps(const Eigen::Ref<const Matrix<T>>& a, const Matrix<T>& b) {
+    if (a.size() == 0 || b.size() == 0) return false;
+    const auto a_first = reinterpret_cast<std::uintptr_t>(a.data());
+    const auto a_end = reinterpret_cast<std::uintptr_t>(
+        a.data() + a.outerStride() * (a.cols() - 1) + a.rows());
+    const auto b_first = reinterpret_cast<std::uintptr_t>(b.data());
+    const auto b_end = reinterpret_cast<std::uintptr_t>(b.data() + b.size());
+    return a_first < b_end && b_first < a_end;
+  }
+
   Matrix<T> weight_, weight_grad_;
   Vector<T> bias_, bias_grad_;
   Matrix<T> input_, output_, input_grad_;
+  Matrix<T> spare_output_, spare_input_grad_;  // used only when the argument aliases the result
   detail::Gemm<T> forward_product_, weight_product_, input_product_;  // workspaces
-  bool has_training_forward_ = false;
-  bool input_gradient_needed_ = true;
+  bool has_saved_forward_ = false;  // by a training forward, or an eval one kept for backward
+  bool input_gradient_needed_ = true, accumulate_gradients_ = false, keep_for_backward_ = false;
+  bool weight_trainable_ = true, bias_trainable_ = true;
 };
 
 }  // namespace bnorm

@@ -48,8 +48,10 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
       mask_.data()[i] = generator_.uniform() < p_ ? T(0) : keep_scale;
     y.array() = x.array() * mask_.array();
   }
+  // An eval forward kept for backward was the identity, and so is its derivative.
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
-    dx.array() = dy.array() * mask_.array();
+    if (this->saved_mode() == Mode::eval) dx = dy;
+    else dx.array() = dy.array() * mask_.array();
   }
 
  private:

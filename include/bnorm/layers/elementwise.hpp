@@ -1,10 +1,12 @@
-// Shared machinery of the element-wise layers (activations, Dropout): buffers, shape checks
-// and the train-before-backward rule. Each layer supplies only its math:
+// Shared machinery of the element-wise layers (activations, Dropout): buffers, shape checks,
+// the train-before-backward rule and the training settings of core/layer.hpp. Each layer
+// supplies only its math:
 //
 //   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode);
 //   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx);  // may read output()
 //
-// and sets `keeps_input` when its derivative needs x rather than y.
+// and sets `keeps_input` when its derivative needs x rather than y. apply may be called with
+// y and x in the same storage (element-wise maps allow it).
 #pragma once
 
 #include "../core/error.hpp"
@@ -19,16 +21,25 @@ class Elementwise {
  public:
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     check_shape(derived(), "input", -1, -1, x.rows(), x.cols());
-    output_.resize(x.rows(), x.cols());
-    derived().apply(x, output_, mode);
-    has_training_forward_ = mode == Mode::train;
-    if (Derived::keeps_input && has_training_forward_) input_ = x;
-    return output_;
+    const bool save = mode == Mode::train || keep_for_backward_;
+    // An eval forward that saves nothing writes to a buffer of its own: ReLU, Sigmoid and
+    // Tanh differentiate through y, which a validation batch between a training forward and
+    // its backward must not overwrite.
+    Matrix<T>& y = save ? output_ : eval_output_;
+    if (Derived::keeps_input && save) input_ = x;  // before y is written: x may be y itself
+    y.resize(x.rows(), x.cols());
+    derived().apply(x, y, mode);
+    if (save) {
+      saved_mode_ = mode;
+      has_saved_forward_ = true;
+    }
+    return y;
   }
 
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
-    if (!has_training_forward_)
-      fail(derived().name(), ": backward needs a preceding forward in Mode::train");
+    if (!has_saved_forward_)
+      fail(derived().name(), ": backward needs a preceding forward in Mode::train (or in "
+                             "Mode::eval with set_keep_for_backward(true))");
     check_shape(derived(), "output gradient", output_.rows(), output_.cols(), dy.rows(),
                 dy.cols());
     input_grad_.resize(dy.rows(), dy.cols());
@@ -36,15 +47,24 @@ class Elementwise {
     return input_grad_;
   }
 
+  // The training settings of core/layer.hpp (no parameters, so nothing to accumulate).
+  void set_accumulate_gradients(bool) {}
+  void set_keep_for_backward(bool keep) { keep_for_backward_ = keep; }
+  bool keeps_for_backward() const { return keep_for_backward_; }
+  void zero_grad() {}
+
  protected:
+  // What the forward that backward differentiates saw and produced, and its mode.
   const Matrix<T>& output() const { return output_; }
   const Matrix<T>& input() const { return input_; }
+  Mode saved_mode() const { return saved_mode_; }
 
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
 
-  Matrix<T> input_, output_, input_grad_;
-  bool has_training_forward_ = false;
+  Matrix<T> input_, output_, eval_output_, input_grad_;
+  Mode saved_mode_ = Mode::train;
+  bool has_saved_forward_ = false, keep_for_backward_ = false;
 };
 
 }  // namespace bnorm::detail

@@ -38,6 +38,12 @@ class AnyLayer {
   virtual std::vector<Buffer<T>> buffers() = 0;
   virtual std::string name() const = 0;
   virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
+  // The training settings of core/layer.hpp; a layer without them ignores them, and its
+  // gradients are zeroed through parameters().
+  virtual bool has_training_settings() const = 0;
+  virtual void set_accumulate_gradients(bool accumulate) = 0;
+  virtual void set_keep_for_backward(bool keep) = 0;
+  virtual void zero_grad() = 0;
   virtual std::unique_ptr<AnyLayer> clone() const = 0;
   virtual const std::type_info& type() const = 0;
   virtual void* address() = 0;
@@ -73,6 +79,17 @@ class LayerModel final : public AnyLayer<T> {
     } else {
       return false;
     }
+  }
+  bool has_training_settings() const override { return HasTrainingSettings<L>; }
+  void set_accumulate_gradients(bool accumulate) override {
+    if constexpr (HasTrainingSettings<L>) layer_.set_accumulate_gradients(accumulate);
+  }
+  void set_keep_for_backward(bool keep) override {
+    if constexpr (HasTrainingSettings<L>) layer_.set_keep_for_backward(keep);
+  }
+  void zero_grad() override {
+    if constexpr (HasTrainingSettings<L>) layer_.zero_grad();
+    else for (auto& parameter : parameters()) parameter.grad().setZero();
   }
   std::unique_ptr<AnyLayer<T>> clone() const override {
     if constexpr (std::copy_constructible<L>) return std::make_unique<LayerModel>(layer_);
@@ -229,6 +246,21 @@ class Sequential {
     apply_input_gradient_setting();
   }
 
+  // The training settings of core/layer.hpp, applied to every layer held now (and nested
+  // ones); a layer added later keeps its own. Throws, changing nothing, if a layer of a
+  // user's type lacks them and `enabled` is true.
+  void set_accumulate_gradients(bool enabled) {
+    check_training_settings(enabled, "set_accumulate_gradients", true);
+    for (auto& layer : layers_) layer->set_accumulate_gradients(enabled);
+  }
+  void set_keep_for_backward(bool enabled) {
+    check_training_settings(enabled, "set_keep_for_backward", false);
+    for (auto& layer : layers_) layer->set_keep_for_backward(enabled);
+  }
+  void zero_grad() {
+    for (auto& layer : layers_) layer->zero_grad();
+  }
+
   std::size_t size() const { return layers_.size(); }
   bool empty() const { return layers_.empty(); }
 
@@ -300,6 +332,17 @@ class Sequential {
           fail("Sequential ", pass, ": first non-finite value (", values(i, j), ") is in ", what,
                ", at row ", i, ", column ", j, " of ",
                detail::shape_string(values.rows(), values.cols()));
+  }
+
+  // Checked before any layer changes. Accumulation is moot for a layer without parameters.
+  void check_training_settings(bool enabled, const char* setting, bool only_with_parameters) {
+    if (!enabled) return;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (!layers_[i]->has_training_settings() &&
+          !(only_with_parameters && layers_[i]->parameters().empty()))
+        fail("Sequential: ", setting, "(true) needs every layer to support it; ", position(i),
+             " has no set_accumulate_gradients, set_keep_for_backward and zero_grad "
+             "(core/layer.hpp)");
   }
 
   void apply_input_gradient_setting() {

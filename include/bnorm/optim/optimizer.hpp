@@ -58,6 +58,7 @@ class OptimizerBase {
     using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       auto& parameter = parameters_[i];
+      if (!parameter.trainable()) continue;  // frozen: no update, as PyTorch's requires_grad
       for (Index first = 0; first < parameter.size(); first += chunk) {
         const Index count = std::min(chunk, parameter.size() - first);
         Array value(parameter.value().data() + first, count);

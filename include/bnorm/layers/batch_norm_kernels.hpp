@@ -1,0 +1,62 @@
+// The arithmetic of batch normalization that more than one tool needs, written once:
+// the per-feature moments of a batch (BatchNorm, recalibrate; the MPI merge shares their
+// centred sum of squares) and the
+// eval-mode affine map (BatchNorm's eval path, fold_batchnorm).
+#pragma once
+
+#include "../core/threads.hpp"
+#include "../core/types.hpp"
+
+#include <Eigen/Core>
+
+namespace bnorm::detail {
+
+// Mean and centred sum of squares M2 = sum((x - mean)^2) of columns [first, first + count)
+// of x, per feature (row), in one pass over the columns into feature-length vectors
+// (contiguous, vectorized). The sums are of d = x - x0, shifted by the group's first
+// example, and M2 = sum(d^2) - sum(d)^2 / m: a large common offset cancels exactly in d, so
+// it cannot swamp the spread as in E[x^2] - E[x]^2; what remains to cancel is
+// (mean - x0)^2 / var, of order 1 for a typical first example. The sums are kept in the
+// scalar S of mean and m2 (recalibrate accumulates a float network's data in double); mean
+// and m2 must have x's row count, and hold sum(d) and sum(d^2) until the last lines.
+// The centred sum of squares from sums taken about a reference point c:
+//   M2 = sum (x - c)^2 - (sum (x - c))^2 / n,
+// clamped at 0 against rounding. Shared by the moments below and by the MPI merge of
+// several processes' moments (where the sums are weighted by each process's count).
+template <class Squares, class Offsets, class S>
+void centre_sum_of_squares(Squares& sum_squares, const Offsets& sum_offsets, S count) {
+  sum_squares.array() = (sum_squares.array() - sum_offsets.array().square() / count).max(S(0));
+}
+
+template <class X, class S>
+void batch_moments(const Eigen::MatrixBase<X>& x, Index first, Index count,
+                   Eigen::Matrix<S, Eigen::Dynamic, 1>& mean,
+                   Eigen::Matrix<S, Eigen::Dynamic, 1>& m2) {
+  const Index features = x.rows();
+  parallel_ranges(features, features * count, [&](Index row, Index rows) {
+    const auto x0 = x.col(first).segment(row, rows).template cast<S>();
+    auto sum_d = mean.segment(row, rows);
+    auto sum_d2 = m2.segment(row, rows).array();
+    sum_d.setZero();
+    sum_d2.setZero();
+    for (Index j = first + 1; j < first + count; ++j) {
+      const auto d = x.col(j).segment(row, rows).template cast<S>() - x0;
+      sum_d += d;
+      sum_d2 += d.array().square();
+    }
+  });
+  centre_sum_of_squares(m2, mean, static_cast<S>(count));
+  mean = x.col(first).template cast<S>() + mean / static_cast<S>(count);
+}
+
+// Eval-mode BatchNorm as one affine map per feature, y = scale * x + shift:
+//   scale = gamma / sqrt(var + eps),  shift = beta - scale * mean.
+// Generic over the scalar so that fold_batchnorm can evaluate it in extended precision.
+template <class Gamma, class Beta, class Mean, class Var, class Scalar, class Scale, class Shift>
+void eval_affine_map(const Gamma& gamma, const Beta& beta, const Mean& mean, const Var& var,
+                     Scalar eps, Scale& scale, Shift& shift) {
+  scale.array() = gamma.array() / (var.array() + eps).sqrt();
+  shift.array() = beta.array() - scale.array() * mean.array();
+}
+
+}  // namespace bnorm::detail
