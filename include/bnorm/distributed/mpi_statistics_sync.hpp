@@ -27,6 +27,7 @@
 #pragma once
 
 #include "../core/types.hpp"
+#include "../layers/batch_norm_kernels.hpp"
 #include "../layers/statistics_sync.hpp"
 #include "communicator.hpp"
 
@@ -80,7 +81,7 @@ class MpiStatisticsSync final : public StatisticsSync<T> {
       weighted_offset += count_of(k) * (mean_of(k) - mean);
       m2.array() += count_of(k) * (mean_of(k) - mean).array().square();
     }
-    m2 = (m2.array() - weighted_offset.array().square() / total).max(T(0)).matrix();
+    bnorm::detail::centre_sum_of_squares(m2, weighted_offset, total);
     return total;
   }
 

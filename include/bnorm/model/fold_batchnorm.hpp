@@ -12,6 +12,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../layers/batch_norm.hpp"
+#include "../layers/batch_norm_kernels.hpp"
 #include "../layers/dense.hpp"
 #include "../layers/dropout.hpp"
 #include "../layers/identity.hpp"
@@ -37,10 +38,12 @@ template <class T>
 AffineMap<T> eval_affine_map(const BatchNorm<T>& norm) {
   using E = FoldScalar<T>;
   AffineMap<T> map;
-  map.scale = norm.gamma().template cast<E>().array() /
-              (norm.running_var().template cast<E>().array() + E(norm.options().eps)).sqrt();
-  map.shift = norm.beta().template cast<E>().array() -
-              map.scale.array() * norm.running_mean().template cast<E>().array();
+  map.scale.resize(norm.features());
+  map.shift.resize(norm.features());
+  detail::eval_affine_map(norm.gamma().template cast<E>(), norm.beta().template cast<E>(),
+                          norm.running_mean().template cast<E>(),
+                          norm.running_var().template cast<E>(), E(norm.options().eps), map.scale,
+                          map.shift);
   return map;
 }
 

@@ -12,6 +12,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../layers/batch_norm.hpp"
+#include "../layers/batch_norm_kernels.hpp"
 #include "sequential.hpp"
 
 #include <algorithm>
@@ -21,25 +22,15 @@ namespace bnorm {
 
 namespace detail {
 
-// Exact per-feature mean and unbiased variance of the columns of x, accumulated in double
-// (long double for double) with the corrected two-pass formula.
+// Per-feature mean and unbiased variance of the columns of x, with BatchNorm's moments
+// kernel accumulating in double (long double for double).
 template <class T>
 void set_population_statistics(BatchNorm<T>& norm, const Eigen::Ref<const Matrix<T>>& x) {
   using Accumulator = std::conditional_t<std::is_same_v<T, double>, long double, double>;
-  const Index n = x.cols();
-  for (Index f = 0; f < x.rows(); ++f) {
-    Accumulator sum = 0;
-    for (Index j = 0; j < n; ++j) sum += x(f, j);
-    const Accumulator mean = sum / n;
-    Accumulator deviation = 0, squares = 0;
-    for (Index j = 0; j < n; ++j) {
-      const Accumulator d = Accumulator(x(f, j)) - mean;
-      deviation += d;
-      squares += d * d;
-    }
-    norm.running_mean()(f) = static_cast<T>(mean);
-    norm.running_var()(f) = static_cast<T>((squares - deviation * deviation / n) / (n - 1));
-  }
+  Eigen::Matrix<Accumulator, Eigen::Dynamic, 1> mean(x.rows()), m2(x.rows());
+  batch_moments(x, 0, x.cols(), mean, m2);
+  norm.running_mean() = mean.template cast<T>();
+  norm.running_var() = (m2 / Accumulator(x.cols() - 1)).template cast<T>();
 }
 
 // The activations reaching a layer: the caller's inputs until the first layer has run (they
