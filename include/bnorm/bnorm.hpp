@@ -12,6 +12,7 @@
 #include "data/dataset.hpp"
 #include "data/fashion_mnist.hpp"
 #include "data/idx.hpp"
+#include "data/idx_byte_source.hpp"
 #include "data/mini_batches.hpp"
 
 #include "io/atomic_file.hpp"
@@ -22,6 +23,7 @@
 #include "io/save_load.hpp"
 
 #include "layers/batch_norm.hpp"
+#include "layers/batch_norm_kernels.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/identity.hpp"
