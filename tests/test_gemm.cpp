@@ -38,3 +38,18 @@ TEST_CASE("A copied Gemm starts empty and still computes") {
   copy.assign(again, a, a);
   CHECK(again == out);
 }
+
+TEST_CASE("Gemm with accumulate adds the product to what dst holds, on every path") {
+  detail::Gemm<double> gemm;
+  for (auto [m, n, k] : {std::tuple<Index, Index, Index>{256, 64, 784}, {3, 4, 5}, {300, 1, 40},
+                         {129, 257, 65}}) {
+    const Matrix<double> a = Matrix<double>::Random(m, k), b = Matrix<double>::Random(k, n);
+    const Matrix<double> start = Matrix<double>::Random(m, n);
+    Matrix<double> dst = start;
+    gemm.assign(dst, a, b, true);
+    const Matrix<double> expected = start + a * b;
+    CHECK((dst - expected).cwiseAbs().maxCoeff() <= 1e-12 * double(k));
+    gemm.assign(dst, a, b);  // the default still overwrites
+    CHECK((dst - a * b).cwiseAbs().maxCoeff() <= 1e-12 * double(k));
+  }
+}
