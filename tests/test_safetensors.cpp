@@ -10,6 +10,7 @@
 #include "support/errors.hpp"
 #include "support/model_files.hpp"
 #include "support/reference.hpp"
+#include "support/safetensors_models.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -23,20 +24,6 @@ using nlohmann::json;
 namespace {
 
 const std::filesystem::path fixtures = std::filesystem::path(BNORM_TEST_DATA_DIR) / "safetensors";
-
-// The bnorm twins of the nn.Sequential models of make_safetensors.py.
-template <class T>
-Sequential<T> model(const std::string& name) {
-  if (name == "bn_after_linear")
-    return Sequential<T>{Dense<T>(4, 5), BatchNorm<T>(5), ReLU<T>(), Dense<T>(5, 3, Bias::none),
-                         BatchNorm<T>(3), Tanh<T>()};
-  if (name == "bn_before_linear")
-    return Sequential<T>{BatchNorm<T>(4), Dense<T>(4, 3), LeakyReLU<T>(T(0.2)), Dropout<T>(0.3, 1),
-                         Sequential<T>{Dense<T>(3, 3, Bias::none), Sigmoid<T>()}, Dense<T>(3, 2)};
-  REQUIRE(name == "one_input");
-  return Sequential<T>{Dense<T>(1, 3), BatchNorm<T>(3), ReLU<T>(), Dense<T>(3, 2)};
-}
-const char* const model_names[] = {"bn_after_linear", "bn_before_linear", "one_input"};
 
 template <class T>
 const char* type_tag() {
@@ -102,10 +89,10 @@ std::string edited(const std::string& valid, const std::function<void(json&, std
 TEST_CASE_TEMPLATE("PyTorch's state_dicts load with PyTorch's eval outputs", T, float, double) {
   const ReferenceData reference(std::string(BNORM_TEST_DATA_DIR) + "/safetensors.txt");
   const double tolerance = sizeof(T) == 4 ? 2e-5 : 1e-12;
-  for (const std::string name : model_names) {
+  for (const std::string name : safetensors_model_names) {
     const std::string stem = name + "_" + type_tag<T>();
     CAPTURE(stem);
-    Sequential<T> net = model<T>(name);
+    Sequential<T> net = safetensors_model<T>(name);
     load_safetensors(net, fixtures / (stem + ".safetensors"));
     const Matrix<T> x = reference.matrix_as<T>(stem + ".x");
     const Matrix<T> expected = reference.matrix_as<T>(stem + ".y");
@@ -120,18 +107,18 @@ TEST_CASE_TEMPLATE("PyTorch's state_dicts load with PyTorch's eval outputs", T, 
 }
 
 TEST_CASE("A double file loads into a float network and a float file into a double one") {
-  Sequential<float> narrow = model<float>("one_input");
+  Sequential<float> narrow = safetensors_model<float>("one_input");
   load_safetensors(narrow, fixtures / "one_input_double.safetensors");
-  Sequential<double> wide = model<double>("one_input");
+  Sequential<double> wide = safetensors_model<double>("one_input");
   load_safetensors(wide, fixtures / "one_input_double.safetensors");
   const std::vector<double> from_double = state_values(wide);
   const std::vector<double> rounded = state_values(narrow);
   REQUIRE(rounded.size() == from_double.size());
   for (std::size_t i = 0; i < rounded.size(); ++i)
     CHECK(rounded[i] == double(static_cast<float>(from_double[i])));
-  Sequential<double> widened = model<double>("one_input");
+  Sequential<double> widened = safetensors_model<double>("one_input");
   load_safetensors(widened, fixtures / "one_input_float.safetensors");
-  Sequential<float> same = model<float>("one_input");
+  Sequential<float> same = safetensors_model<float>("one_input");
   load_safetensors(same, fixtures / "one_input_float.safetensors");
   CHECK(state_values(widened) == state_values(same));
 }
@@ -139,9 +126,9 @@ TEST_CASE("A double file loads into a float network and a float file into a doub
 TEST_CASE("F16 and BF16 tensors convert exactly") {
   for (const std::string half : {"f16", "bf16"}) {
     CAPTURE(half);
-    Sequential<float> from_half = model<float>("one_input");
+    Sequential<float> from_half = safetensors_model<float>("one_input");
     load_safetensors(from_half, fixtures / ("one_input_float_" + half + ".safetensors"));
-    Sequential<float> from_wide = model<float>("one_input");
+    Sequential<float> from_wide = safetensors_model<float>("one_input");
     load_safetensors(from_wide, fixtures / ("one_input_float_" + half + "_as_f32.safetensors"));
     CHECK(state_values(from_half) == state_values(from_wide));
   }
@@ -160,13 +147,13 @@ TEST_CASE("F16 and BF16 tensors convert exactly") {
 
 TEST_CASE_TEMPLATE("save_safetensors then load_safetensors restores every value bit for bit", T, float, double) {
   TempDir folder;
-  for (const std::string name : model_names) {
+  for (const std::string name : safetensors_model_names) {
     CAPTURE(name);
-    Sequential<T> original = model<T>(name);
+    Sequential<T> original = safetensors_model<T>(name);
     load_safetensors(original, fixtures / (name + "_" + type_tag<T>() + ".safetensors"));
     const auto path = folder / (name + ".safetensors");
     save_safetensors(original, path);
-    Sequential<T> reloaded = model<T>(name);
+    Sequential<T> reloaded = safetensors_model<T>(name);
     CHECK(state_values(reloaded) != state_values(original));
     load_safetensors(reloaded, path);
     CHECK(state_values(reloaded) == state_values(original));
@@ -221,10 +208,10 @@ TEST_CASE_TEMPLATE("A network trained by bnorm saves a file that reloads with th
   const ReferenceData reference(std::string(BNORM_TEST_DATA_DIR) + "/safetensors.txt");
   const char* export_folder = std::getenv("BNORM_SAFETENSORS_EXPORT");
   TempDir folder;
-  for (const std::string name : model_names) {
+  for (const std::string name : safetensors_model_names) {
     const std::string stem = name + "_" + type_tag<T>();
     CAPTURE(stem);
-    Sequential<T> net = model<T>(name);
+    Sequential<T> net = safetensors_model<T>(name);
     load_safetensors(net, fixtures / (stem + ".safetensors"));
     const Matrix<T> x = reference.matrix_as<T>(stem + ".x");
     SGD<T> optimizer(net.parameters(), {.lr = 0.05});
@@ -239,7 +226,7 @@ TEST_CASE_TEMPLATE("A network trained by bnorm saves a file that reloads with th
     const auto path = (export_folder ? std::filesystem::path(export_folder) : folder.path()) /
                       (stem + ".safetensors");
     save_safetensors(net, path);
-    Sequential<T> reloaded = model<T>(name);
+    Sequential<T> reloaded = safetensors_model<T>(name);
     load_safetensors(reloaded, path);
     CHECK(reloaded.forward(x, Mode::eval) == trained_output);
     for (auto& buffer : reloaded.buffers())
@@ -296,7 +283,7 @@ TEST_CASE("Loading is strict: missing keys, unexpected keys and shapes are named
     CHECK(state_values(net) == before);
   }
   SUBCASE("a state_dict of another architecture") {
-    Sequential<float> net = model<float>("one_input");
+    Sequential<float> net = safetensors_model<float>("one_input");
     const auto before = state_values(net);
     CHECK_ERROR_MENTIONS(load_safetensors(net, fixtures / "bn_after_linear_float.safetensors"),
                          "bn_after_linear_float.safetensors", "does not match the network",

@@ -130,13 +130,11 @@ Matrix<T> decode_values(const SafetensorsTensor& tensor, Index rows, Index cols)
 
 }  // namespace detail
 
-// Loads PyTorch's state_dict of the equivalent nn.Sequential from `path` into `net` (see the
-// top of this header). Strong guarantee: on any error `net` is unchanged.
+namespace detail {
+
+// load_safetensors on the bytes of a file; `source` names it in every message.
 template <FileScalar T>
-void load_safetensors(Sequential<T>& net, const std::filesystem::path& path) {
-  using namespace detail;
-  const std::string source = safetensors_source(path);
-  const std::string bytes = read_whole_file(path, source);
+void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const std::string& source) {
   const SafetensorsContents contents = parse_safetensors(bytes, source);
   const std::vector<StateDictEntry<T>> entries = state_dict_entries(net);
 
@@ -189,10 +187,9 @@ void load_safetensors(Sequential<T>& net, const std::filesystem::path& path) {
   }
 }
 
-// Writes PyTorch's state_dict of the equivalent nn.Sequential to `path`, atomically.
+// save_safetensors's bytes.
 template <FileScalar T>
-void save_safetensors(const Sequential<T>& net, const std::filesystem::path& path) {
-  using namespace detail;
+std::string encode_state_dict(const Sequential<T>& net) {
   // parameters() and buffers() are non-const views; they are only read here.
   const std::vector<StateDictEntry<T>> entries = state_dict_entries(const_cast<Sequential<T>&>(net));
   std::vector<SafetensorsOutput> tensors;
@@ -209,7 +206,23 @@ void save_safetensors(const Sequential<T>& net, const std::filesystem::path& pat
       for (Index c = 0; c < entry.cols; ++c) data.scalar(values(r, c));
     tensors.push_back({entry.key, sizeof(T) == 4 ? "F32" : "F64", entry.shape, data.take()});
   }
-  write_file_atomically(path, encode_safetensors(tensors, {{"format", "pt"}}));
+  return encode_safetensors(tensors, {{"format", "pt"}});
+}
+
+}  // namespace detail
+
+// Loads PyTorch's state_dict of the equivalent nn.Sequential from `path` into `net` (see the
+// top of this header). Strong guarantee: on any error `net` is unchanged.
+template <FileScalar T>
+void load_safetensors(Sequential<T>& net, const std::filesystem::path& path) {
+  const std::string source = detail::safetensors_source(path);
+  detail::load_safetensors_bytes(net, detail::read_whole_file(path, source), source);
+}
+
+// Writes PyTorch's state_dict of the equivalent nn.Sequential to `path`, atomically.
+template <FileScalar T>
+void save_safetensors(const Sequential<T>& net, const std::filesystem::path& path) {
+  write_file_atomically(path, detail::encode_state_dict(net));
 }
 
 }  // namespace bnorm

@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "safetensors")
 DTYPE_NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
                torch.bfloat16: "BF16", torch.int64: "I64"}
-# Inputs per model: the bnorm test builds the same architectures (tests/test_safetensors.cpp).
+# Inputs per model: bnorm builds the same architectures (tests/support/safetensors_models.hpp).
 IN_FEATURES = {"bn_after_linear": 4, "bn_before_linear": 4, "one_input": 1}
 
 
