@@ -333,6 +333,20 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
   check_bad(file_of("{\"0.weight\": {\"dtype\": ", ""), {"not valid JSON"});
   check_bad(file_of("{\"0.w\xff\xfe\": 1}", ""), {"not valid JSON"});  // invalid UTF-8
   check_bad(file_of("[1, 2]", ""), {"must be a JSON object", "array"});
+  {  // nested a hundred thousand deep: described, not dumped (that would recurse per level)
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    check_bad(file_of("{\"a\": {\"dtype\": \"F32\", \"shape\": " + deep + ", \"data_offsets\": [0, 4]}}",
+                      std::string(4, '\0')),
+              {"'a'", "shape must be a non-negative integer, found an array of 1 item"});
+  }
+  {  // a header length past the format's ceiling, with the bytes there
+    ++classes;
+    std::string huge(std::size_t{8} + detail::safetensors_max_header_size + 8, ' ');
+    const std::uint64_t length = detail::safetensors_max_header_size + 1;
+    std::memcpy(huge.data(), &length, 8);
+    CHECK_ERROR_MENTIONS(detail::parse_safetensors(huge, "safetensors file 'huge'"), "'huge'",
+                         "more than the format's ceiling of 104857600 bytes");
+  }
   check_bad(file_of("{\"a\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [0, 4]},"
                     " \"a\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [4, 8]}}",
                     std::string(8, '\0')),
@@ -396,7 +410,7 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
             }),
             {"missing keys: 0.bias [1]", "unexpected keys: 0.bias2 [1]"});
 
-  constexpr int bad_input_classes = 38;
+  constexpr int bad_input_classes = 40;
   CHECK(classes == bad_input_classes);
   // Each edit above leaves a file the parser alone would accept, except the one being tested:
   CHECK_NOTHROW(detail::parse_safetensors(edit([](json&, std::string&) {}), "the unedited file"));

@@ -82,13 +82,25 @@ struct SafetensorsContents {
 
 namespace safetensors_parsing {
 
+// A value found in the header, for a message: a scalar as JSON (cut at 40 characters), a
+// container by its kind and size only, since dumping a deeply nested one would recurse once
+// per level (a 100 MB header can nest millions deep).
+inline std::string describe(const nlohmann::json& value) {
+  if (value.is_structured())
+    return std::string(value.is_array() ? "an array" : "an object") + " of " +
+           std::to_string(value.size()) + (value.size() == 1 ? " item" : " items");
+  std::string text = value.dump();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return text;
+}
+
 inline std::uint64_t non_negative_integer(const nlohmann::json& value, const std::string& source,
                                           const std::string& key, std::string_view what) {
   // nlohmann::json stores every non-negative integer as unsigned; negatives, fractions and
   // integers beyond 2^64 - 1 (parsed as floating point) are not.
   if (!value.is_number_unsigned())
     fail(source, ": tensor '", key, "': ", what, " must be a non-negative integer, found ",
-         value.dump());
+         describe(value));
   return value.get<std::uint64_t>();
 }
 
@@ -97,7 +109,7 @@ inline std::vector<std::uint64_t> integer_list(const nlohmann::json& value,
                                                const std::string& key, std::string_view what) {
   if (!value.is_array())
     fail(source, ": tensor '", key, "': ", what, " must be a list of integers, found ",
-         value.dump());
+         describe(value));
   std::vector<std::uint64_t> list;
   list.reserve(value.size());  // bounded by the header, which is in memory already
   for (const auto& item : value) list.push_back(non_negative_integer(item, source, key, what));
@@ -151,17 +163,17 @@ inline SafetensorsContents parse_safetensors(std::string_view bytes, const std::
   for (const auto& [key, entry] : header.items()) {
     if (key == "__metadata__") {
       if (!entry.is_object())
-        fail(source, ": __metadata__ must be an object of strings, found ", entry.dump());
+        fail(source, ": __metadata__ must be an object of strings, found ", describe(entry));
       for (const auto& [name, value] : entry.items()) {
         if (!value.is_string())
-          fail(source, ": __metadata__ entry '", name, "' must be a string, found ", value.dump());
+          fail(source, ": __metadata__ entry '", name, "' must be a string, found ", describe(value));
         contents.metadata[name] = value.get<std::string>();
       }
       continue;
     }
     if (!entry.is_object())
       fail(source, ": tensor '", key, "' must be an object with dtype, shape and data_offsets, found ",
-           entry.dump());
+           describe(entry));
     for (const auto& [field, ignored] : entry.items())
       if (field != "dtype" && field != "shape" && field != "data_offsets")
         fail(source, ": tensor '", key, "' has an unknown field '", field,
@@ -172,7 +184,7 @@ inline SafetensorsContents parse_safetensors(std::string_view bytes, const std::
     SafetensorsTensor tensor;
     tensor.name = key;
     if (!entry["dtype"].is_string())
-      fail(source, ": tensor '", key, "': dtype must be a string, found ", entry["dtype"].dump());
+      fail(source, ": tensor '", key, "': dtype must be a string, found ", describe(entry["dtype"]));
     tensor.dtype = entry["dtype"].get<std::string>();
     const std::size_t element_size = safetensors_dtype_size(tensor.dtype);
     if (element_size == 0)
@@ -181,7 +193,7 @@ inline SafetensorsContents parse_safetensors(std::string_view bytes, const std::
     const std::vector<std::uint64_t> offsets = integer_list(entry["data_offsets"], source, key, "data_offsets");
     if (offsets.size() != 2)
       fail(source, ": tensor '", key, "': data_offsets must be [begin, end], found ",
-           entry["data_offsets"].dump());
+           describe(entry["data_offsets"]));
     if (offsets[0] > offsets[1] || offsets[1] > data.size())
       fail(source, ": tensor '", key, "': data_offsets [", offsets[0], ", ", offsets[1],
            "] are not a span of the data area of ", data.size(), " bytes");
