@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the model loader: builds fuzz/fuzz_load.cpp with clang-14's libFuzzer, AddressSanitizer
 # and UndefinedBehaviorSanitizer, writes a seed corpus of valid model files, and fuzzes for
-# BNORM_FUZZ_SECONDS seconds (default 60). Fails on any finding; the crashing input is left
+# BNORM_FUZZ_SECONDS seconds (default 60). Then the same for the safetensors reader
+# (fuzz/fuzz_safetensors.cpp, seeded with tests/reference/safetensors/*.safetensors). Fails on any finding; the crashing input is left
 # in the build folder (crash-*). With BNORM_FUZZ_COVERAGE=1 it then replays the corpus through
 # a coverage build and prints the line coverage of include/bnorm/io/ (llvm-14).
 # Installs what is missing (clang-14, libclang-rt-14-dev, and llvm-14 for the coverage).
@@ -23,6 +24,8 @@ clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" -fsanitize=fuzzer fuzz/fuzz_loa
 target=$!
 clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" fuzz/make_seeds.cpp -o "$build/make_seeds"
 wait "$target"
+clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" -fsanitize=fuzzer fuzz/fuzz_safetensors.cpp \
+  -o "$build/fuzz_safetensors"
 
 rm -rf "$build/seeds"
 "$build/make_seeds" "$build/seeds"
@@ -39,6 +42,21 @@ if [ "$status" -ne 0 ]; then
 fi
 echo "Fuzzing summary (cov: code edges covered, ft: coverage features, corp: corpus size):"
 grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::" fuzz.log || true
+
+rm -rf safetensors_seeds
+mkdir -p safetensors_seeds safetensors_corpus
+cp "$OLDPWD"/tests/reference/safetensors/*.safetensors safetensors_seeds/
+safetensors_status=0
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} ./fuzz_safetensors -max_total_time="$seconds" \
+  -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 safetensors_corpus \
+  safetensors_seeds > fuzz_safetensors.log 2>&1 || safetensors_status=$?
+if [ "$safetensors_status" -ne 0 ]; then
+  tail -n 80 fuzz_safetensors.log
+  echo "The safetensors fuzzer found a problem (exit status $safetensors_status); see $build/fuzz_safetensors.log"
+  status=$safetensors_status
+fi
+echo "Safetensors fuzzing summary:"
+grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::" fuzz_safetensors.log || true
 
 if [ "$coverage" = 1 ] && [ "$status" -eq 0 ]; then
   cd - > /dev/null

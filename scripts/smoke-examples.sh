@@ -72,7 +72,7 @@ run_example() {
     return
   fi
   echo "smoke-examples: $name $* ($((SECONDS - start)) s)"
-  [ "$name" = fashion_mnist ] && return
+  case $name in fashion_mnist | from_pytorch) return ;; esac
   [ "$(wc -l < "$out/$name.csv")" -gt 1 ] || fail "$name: $out/$name.csv has no rows"
   grep -q '</svg>' "$out/$name.svg" || fail "$name: $out/$name.svg is missing or incomplete"
 }
@@ -118,6 +118,20 @@ for batch in 32 256; do
 done
 require_finite "$log"
 require_equal "$log" diverged_runs 0
+
+# Train in PyTorch, run in bnorm, on the committed examples/from_pytorch/ files (built when
+# nlohmann_json is there); the exported file reloads to the same test logits.
+if [ -x "$build/examples/from_pytorch" ]; then
+  run_example from_pytorch --export "$out/from_pytorch_export.safetensors" --export-steps 100
+  log="$out/from_pytorch.log"
+  require_keys "$log" bnorm_correct pytorch_correct bnorm_export_correct
+  require_equal "$log" same_count yes
+  require_equal "$log" differing_examples 0
+  require_equal "$log" export_reloads_identical yes
+  require_above "$log" test_accuracy 0.8
+else
+  fail "from_pytorch was not built (is nlohmann-json3-dev installed?)"
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "smoke-examples: $failures check(s) failed; logs in $out" >&2
