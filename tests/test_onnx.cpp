@@ -178,6 +178,66 @@ TEST_CASE("load_onnx: the layers, running statistics, eps and momentum of PyTorc
   CHECK(matmul_add.layer<Dense<float>>(0).has_bias());
 }
 
+TEST_CASE("load_onnx: the other forms of a graph: Gemm without transB, Constant weights, initializers as inputs") {
+  const std::string name = stem("chain", "float", 15);
+  const Matrix<float> x = outputs().matrix_as<float>(name + ".input");
+  const Eigen::MatrixXd& expected = outputs().matrix(name + ".output");
+  TempDir folder;
+  const auto path = folder / "variant.onnx";
+  const auto check_variant = [&](auto&& edit) {
+    auto model = parse(fixtures / (name + ".onnx"));
+    edit(model);
+    write_model(model, path);
+    auto net = load_onnx<float>(path);
+    CHECK(relative_difference(net.forward(x, Mode::eval), expected) <= 2e-5);
+  };
+  SUBCASE("Gemm with B as [in, out] and transB = 0") {
+    check_variant([](onnx::ModelProto& model) {
+      auto& weight = *model.mutable_graph()->mutable_initializer(0);
+      REQUIRE(weight.name() == "0.weight");
+      const auto values = detail::read_onnx_tensor(weight, "0.weight");
+      const auto out = weight.dims(0), in = weight.dims(1);
+      weight.clear_raw_data();
+      weight.set_dims(0, in);
+      weight.set_dims(1, out);
+      for (std::int64_t i = 0; i < in; ++i)
+        for (std::int64_t o = 0; o < out; ++o)
+          weight.add_float_data(static_cast<float>(values.values[std::size_t(o * in + i)]));
+      for (auto& attribute : *find_node(model, "Gemm")->mutable_attribute())
+        if (attribute.name() == "transB") attribute.set_i(0);
+    });
+  }
+  SUBCASE("weights in Constant nodes") {
+    check_variant([](onnx::ModelProto& model) {
+      auto* graph = model.mutable_graph();
+      onnx::GraphProto rebuilt = *graph;
+      rebuilt.clear_node();
+      rebuilt.clear_initializer();
+      for (const auto& initializer : graph->initializer()) {
+        auto* constant = rebuilt.add_node();
+        constant->set_op_type("Constant");
+        constant->add_output(initializer.name());
+        auto* value = constant->add_attribute();
+        value->set_name("value");
+        value->set_type(onnx::AttributeProto_AttributeType_TENSOR);
+        *value->mutable_t() = initializer;
+      }
+      for (const auto& node : graph->node()) *rebuilt.add_node() = node;
+      *graph = rebuilt;
+    });
+  }
+  SUBCASE("initializers listed as graph inputs too (keep_initializers_as_inputs)") {
+    check_variant([](onnx::ModelProto& model) {
+      auto* graph = model.mutable_graph();
+      for (const auto& initializer : graph->initializer()) {
+        auto* input = graph->add_input();
+        input->set_name(initializer.name());
+        input->mutable_type()->mutable_tensor_type()->set_elem_type(initializer.data_type());
+      }
+    });
+  }
+}
+
 TEST_CASE("load_onnx: the imported network goes on training") {
   auto net = load_onnx<float>(fixtures / (stem("chain", "float", 17) + ".onnx"));
   const Matrix<float> x = outputs().matrix_as<float>(stem("chain", "float", 17) + ".input");

@@ -124,8 +124,8 @@ def block(name, tensor):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for name in os.listdir(OUT):
-        if name.endswith(".onnx"):
+    for name in os.listdir(OUT):  # its own files; bnorm_export.* are save_onnx's
+        if name.endswith(".onnx") and not name.startswith("bnorm_export."):
             os.remove(os.path.join(OUT, name))
     blocks = ["# PyTorch eval outputs of the ONNX fixtures; written by make_onnx.py, do not edit.\n",
               f"@torch_version {torch.__version__}\n@onnx_version {onnx.__version__}\n"]
