@@ -207,6 +207,33 @@ TEST_CASE("load_onnx: the other forms of a graph: Gemm without transB, Constant 
         if (attribute.name() == "transB") attribute.set_i(0);
     });
   }
+  SUBCASE("a bias stored as [1, out], Flatten with axis -1") {
+    check_variant([](onnx::ModelProto& model) {
+      auto& bias = *model.mutable_graph()->mutable_initializer(1);
+      REQUIRE(bias.name() == "0.bias");
+      const auto out = bias.dims(0);
+      bias.set_dims(0, 1);
+      bias.add_dims(out);
+      auto* flatten = model.mutable_graph()->add_node();
+      flatten->set_op_type("Flatten");
+      flatten->add_input("flatten_input");
+      flatten->add_output(model.graph().input(0).name());
+      auto* axis = flatten->add_attribute();
+      axis->set_name("axis");
+      axis->set_type(onnx::AttributeProto_AttributeType_INT);
+      axis->set_i(-1);
+      model.mutable_graph()->mutable_input(0)->set_name("flatten_input");
+    });
+  }
+  SUBCASE("a float model read as double: every value widened exactly") {
+    auto as_double = load_onnx<double>(fixtures / (name + ".onnx"));
+    auto as_float = load_onnx<float>(fixtures / (name + ".onnx"));
+    const auto doubles = as_double.parameters();
+    const auto floats = as_float.parameters();
+    REQUIRE(doubles.size() == floats.size());
+    for (std::size_t i = 0; i < doubles.size(); ++i)
+      CHECK(doubles[i].value() == floats[i].value().cast<double>());
+  }
   SUBCASE("weights in Constant nodes") {
     check_variant([](onnx::ModelProto& model) {
       auto* graph = model.mutable_graph();
