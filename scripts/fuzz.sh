@@ -4,7 +4,9 @@
 # BNORM_FUZZ_SECONDS seconds (default 60). Then the same for the safetensors reader
 # (fuzz/fuzz_safetensors.cpp, seeded with tests/reference/safetensors/*.safetensors). Fails on any finding; the crashing input is left
 # in the build folder (crash-*). With BNORM_FUZZ_COVERAGE=1 it then replays the corpus through
-# a coverage build and prints the line coverage of include/bnorm/io/ (llvm-14).
+# a coverage build and prints the line coverage of include/bnorm/io/ (llvm-14). With Debian's
+# libonnx-dev installed it also fuzzes the ONNX reader (fuzz/fuzz_onnx.cpp) as long, seeded
+# with the PyTorch and bnorm exports in tests/reference/onnx/.
 # Installs what is missing (clang-14, libclang-rt-14-dev, and llvm-14 for the coverage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,28 @@ if [ "$safetensors_status" -ne 0 ]; then
 fi
 echo "Safetensors fuzzing summary:"
 grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::" fuzz_safetensors.log || true
+
+# The ONNX reader links Debian's protobuf and onnx_proto (built by g++; clang++ uses the
+# same libstdc++, so they link into the sanitized fuzzer as they are).
+if [ "$status" -eq 0 ] && [ -f /usr/include/onnx/onnx_pb.h ]; then
+  cd - > /dev/null
+  echo "Building the ONNX fuzz target with clang++-14"
+  clang++-14 "${common[@]}" -DONNX_ML=1 -DONNX_NAMESPACE=onnx -O1 "${sanitizers[@]}" \
+    -fsanitize=fuzzer fuzz/fuzz_onnx.cpp -o "$build/fuzz_onnx" -lonnx_proto -lprotobuf
+  rm -rf "$build/onnx_seeds"
+  mkdir -p "$build/onnx_seeds" "$build/onnx_corpus"
+  cp tests/reference/onnx/*.onnx "$build/onnx_seeds/"
+  echo "ONNX seed corpus: $(ls "$build/onnx_seeds" | wc -l) files from torch.onnx.export and save_onnx"
+  cd "$build"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} ./fuzz_onnx -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 onnx_corpus onnx_seeds > fuzz_onnx.log 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -n 80 fuzz_onnx.log
+    echo "The ONNX fuzzer found a problem (exit status $status); see $build/fuzz_onnx.log and $build/crash-*"
+  fi
+  echo "ONNX fuzzing summary:"
+  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::" fuzz_onnx.log || true
+fi
 
 if [ "$coverage" = 1 ] && [ "$status" -eq 0 ]; then
   cd - > /dev/null
