@@ -35,19 +35,21 @@ def main():
         for name, rows in medians(sorted(folder.glob(f"gemm-{build}-*.json"))).items():
             rates[(name, build)] = statistics.median(row["FLOP/s"] for row in rows) / 1e9
     shapes = sorted({re.sub(r"^gemm/[^/]+/", "", name.removesuffix("/process_time"))
-                     for name, _ in rates}, key=lambda s: (s.split("/")[1], s.split("/")[2], s))
+                     for name, _ in rates}, key=lambda s: (s.split("/")[1], int(s.split("/")[2]), s))
     print("GFLOP/s (median of the rounds' medians, process CPU time)\n")
-    print("| product | " + " | ".join(title for *_, title in columns) + " | avx512 / native Eigen |")
-    print("|---" * (len(columns) + 2) + "|")
+    print("| product | " + " | ".join(title for *_, title in columns) + " | avx512 / native Eigen | avx2 / x86-64-v3 Eigen |")
+    print("|---" * (len(columns) + 3) + "|")
     for shape in shapes:
         cells = []
         for isa, build, _ in columns:
             rate = rates.get((f"gemm/{isa}/{shape}/process_time", build))
             cells.append(f"{rate:.1f}" if rate else "-")
-        best = rates.get((f"gemm/avx512/{shape}/process_time", "default"))
-        native = rates.get((f"gemm/eigen/{shape}/process_time", "native"))
-        ratio = f"{best / native:.2f}" if best and native else "-"
-        print(f"| {shape} | " + " | ".join(cells) + f" | {ratio} |")
+        ratios = []
+        for isa, build in (("avx512", "native"), ("avx2", "v3")):
+            ours = rates.get((f"gemm/{isa}/{shape}/process_time", "default"))
+            eigen = rates.get((f"gemm/eigen/{shape}/process_time", build))
+            ratios.append(f"{ours / eigen:.2f}" if ours and eigen else "-")
+        print(f"| {shape} | " + " | ".join(cells + ratios) + " |")
 
     print("\nMLP training step, default build (ms, median of the rounds' medians)\n")
     print("| workload | before | after | before / after |\n|---|---|---|---|")
