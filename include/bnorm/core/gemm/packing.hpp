@@ -25,7 +25,6 @@ struct StridedMatrix {
   const T* data;
   Index row_stride;
   Index col_stride;
-  const T& operator()(Index row, Index col) const { return data[row * row_stride + col * col_stride]; }
   // The same matrix without its first `rows` rows and `cols` columns.
   StridedMatrix offset(Index rows, Index cols) const {
     return {data + rows * row_stride + cols * col_stride, row_stride, col_stride};
@@ -69,10 +68,10 @@ void pack_transposing(const T* source, Index line_stride, Index depth, T* packed
     for (Index i = 0; i < Panel; ++i) packed[p * Panel + i] = source[i * line_stride + p];
 }
 
-// Packs `count` x `depth` of `source` (count along the panel's direction, depth along the
-// product's inner dimension) into panels of Panel. `source(i, p)` takes the panel index i and
-// the depth index p; `along_panel_stride` and `along_depth_stride` are its strides, used to
-// pick the loop order that reads memory in sequence.
+// Packs `count` x `depth` values into panels of Panel: value (i, p), i along the panels
+// (rows of lhs, columns of rhs) and p along the product's depth, is
+// source[i*along_panel_stride + p*along_depth_stride]. The strides pick the loop order that
+// reads memory in sequence.
 template <Index Panel, class T>
 void pack_panels(const T* source, Index along_panel_stride, Index along_depth_stride, Index count,
                  Index depth, T* packed) {
