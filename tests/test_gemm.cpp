@@ -124,6 +124,36 @@ TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and wi
   }
 }
 
+// What makes threaded products independent of the thread count: the threads take shares
+// of the columns (core/gemm.hpp), and a share computed on its own is bit for bit the same
+// as the same columns of the whole product. Checked here without threads, share by share.
+TEST_CASE_TEMPLATE("A product computed by shares of columns equals the whole, bit for bit", T,
+                   float, double) {
+  for (GemmIsa isa : supported_variants()) {
+    CAPTURE(detail::gemm_isa_name(isa));
+    ForcedIsa forced(isa);
+    const Matrix<T> w = random_matrix<T>(130, 300), x = random_matrix<T>(300, 75);
+    const Matrix<T> xt = x.transpose();
+    for (bool transposed : {false, true}) {
+      CAPTURE(transposed);
+      Matrix<T> whole(130, 75), shares(130, 75);
+      detail::Gemm<T> gemm;
+      if (transposed)
+        gemm.assign(whole, w, xt.transpose());
+      else
+        gemm.assign(whole, w, x);
+      for (auto [first, count] : {std::pair<Index, Index>{0, 16}, {16, 32}, {48, 7}, {55, 20}}) {
+        auto share = shares.middleCols(first, count);
+        if (transposed)
+          gemm.assign(share, w, xt.transpose().middleCols(first, count));
+        else
+          gemm.assign(share, w, x.middleCols(first, count));
+      }
+      CHECK(shares == whole);
+    }
+  }
+}
+
 TEST_CASE("A product of the same shape again allocates nothing, on every variant") {
   const Matrix<float> w = random_matrix<float>(256, 784), x = random_matrix<float>(784, 64);
   const Matrix<float> dy = random_matrix<float>(256, 64);

@@ -12,18 +12,24 @@
 // Results agree with Eigen's product to rounding, not bit for bit: the order of the sums
 // and the use of FMA differ between variants.
 //
-// Eigen's own path stays for the products where packing does not pay: tiny ones, products
-// with a vector (GEMV), and, with Eigen's OpenMP threads on (Eigen::nbThreads() > 1), those
-// of at least 2^24 multiply-adds, which Eigen splits among threads. So do operands without
-// direct memory access (a scaled or computed expression), which Eigen evaluates and which may
-// allocate.
+// With several threads (core/threads.hpp) and at least 2^24 multiply-adds, the columns of
+// the result are split among the threads, each packing into its own buffers. Every element
+// is summed in the same order whatever its thread, so results do not depend on the thread
+// count, bit for bit.
+//
+// Eigen's own path stays for the products where packing does not pay: tiny ones and products
+// with a vector (GEMV). So do operands without direct memory access (a scaled or computed
+// expression), which Eigen evaluates and which may allocate.
 #pragma once
 
 #include "gemm/packed_gemm.hpp"
+#include "threads.hpp"
 #include "types.hpp"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 namespace bnorm::detail {
 
@@ -43,18 +49,13 @@ class Gemm {
   template <class Dst, class Lhs, class Rhs>
   void assign(Dst& dst, const Lhs& lhs, const Rhs& rhs, bool accumulate = false) {
     const Index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
-    // Below min_parallel_work multiply-adds, waking the other threads cost more than they
-    // saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on two threads).
-    constexpr double min_parallel_work = double(1 << 24);
-    const bool parallel =
-        Eigen::nbThreads() > 1 && double(rows) * double(cols) * double(depth) >= min_parallel_work;
     const bool small = rows + cols + depth < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || rows == 1 ||
                        cols == 1 || depth == 0;
     if constexpr (packable<Lhs>() && packable<Rhs>() && packable<Dst>() &&
                   !(Dst::Flags & Eigen::RowMajorBit) && Dst::InnerStrideAtCompileTime == 1) {
-      if (!small && !parallel) {
-        gemm::packed_product(active_gemm_isa(), strided(lhs), strided(rhs), dst.data(),
-                             dst.outerStride(), rows, cols, depth, accumulate, buffers_);
+      if (!small) {
+        packed_assign(dst.data(), dst.outerStride(), strided(lhs), strided(rhs), rows, cols,
+                      depth, accumulate);
         return;
       }
     }
@@ -65,6 +66,37 @@ class Gemm {
   }
 
  private:
+  void packed_assign(T* dst, Index dst_stride, gemm::StridedMatrix<T> lhs,
+                     gemm::StridedMatrix<T> rhs, Index rows, Index cols, Index depth,
+                     bool accumulate) {
+    const GemmIsa isa = active_gemm_isa();
+    // Below min_parallel_work multiply-adds, waking the other threads cost more than they
+    // saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on two threads).
+    constexpr double min_parallel_work = double(1 << 24);
+    const int thread_count =
+        double(rows) * double(cols) * double(depth) >= min_parallel_work ? threads() : 1;
+    if (buffers_.size() < std::size_t(thread_count)) buffers_.resize(std::size_t(thread_count));
+#if defined(_OPENMP)
+    if (thread_count > 1) {
+      constexpr Index unit = 16;  // columns per share, so shares start on whole tiles mostly
+      const Index units = gemm::divide_rounding_up(cols, unit);
+#pragma omp parallel num_threads(thread_count)
+      {
+        const Index parts = omp_get_num_threads(), part = omp_get_thread_num();
+        const Index first = units * part / parts * unit;
+        const Index last = std::min(cols, units * (part + 1) / parts * unit);
+        if (first < last)
+          gemm::packed_product(isa, lhs, rhs.offset(0, first), dst + first * dst_stride,
+                               dst_stride, rows, last - first, depth, accumulate,
+                               buffers_[std::size_t(part)]);
+      }
+      return;
+    }
+#endif
+    gemm::packed_product(isa, lhs, rhs, dst, dst_stride, rows, cols, depth, accumulate,
+                         buffers_[0]);
+  }
+
   template <class Operand>
   static constexpr bool packable() {
     return (Operand::Flags & Eigen::DirectAccessBit) &&
@@ -78,7 +110,7 @@ class Gemm {
       return {operand.data(), operand.innerStride(), operand.outerStride()};
   }
 
-  gemm::PackingBuffers<T> buffers_;
+  std::vector<gemm::PackingBuffers<T>> buffers_;  // one per thread
 };
 
 }  // namespace bnorm::detail
