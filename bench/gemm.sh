@@ -6,7 +6,8 @@
 #   native    Release, -march=native (BNORM_NATIVE): Eigen's product as the native build has it
 #   v3        Release, -march=x86-64-v3: Eigen on AVX2+FMA, the native build of an AVX2 machine
 # and the flagship training step (bench_workloads, bnorm/mlp64 and bnorm/mlp256) in the
-# default build, before (the commit given, default HEAD~) and after (this checkout).
+# default build, before (the commit given, default HEAD~) and after (this checkout), and in
+# the native build of this checkout.
 #
 #   bench/gemm.sh [--before COMMIT] [--rounds N] [--repetitions N]
 #
@@ -48,6 +49,7 @@ configure_and_build default "$root" bench_gemm -DBNORM_NATIVE=OFF -DCMAKE_CXX_FL
 configure_and_build native "$root" bench_gemm -DBNORM_NATIVE=ON -DCMAKE_CXX_FLAGS=
 configure_and_build v3 "$root" bench_gemm -DBNORM_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3
 configure_and_build default "$root" bench_workloads -DBNORM_NATIVE=OFF -DCMAKE_CXX_FLAGS=
+configure_and_build native "$root" bench_workloads -DBNORM_NATIVE=ON -DCMAKE_CXX_FLAGS=
 rm -rf "$work/before-source"
 mkdir -p "$work/before-source"
 git -C "$root" archive "$before" | tar -x -C "$work/before-source"
@@ -74,6 +76,7 @@ for ((round = 1; round <= rounds; ++round)); do
   run "gemm-v3-$round" "$work/v3/bench/bench_gemm" --benchmark_filter=gemm/eigen
   run "mlp-before-$round" "$work/before/bench/bench_workloads" '--benchmark_filter=bnorm/mlp(64|256)'
   run "mlp-after-$round" "$work/default/bench/bench_workloads" '--benchmark_filter=bnorm/mlp(64|256)'
+  run "mlp-native-$round" "$work/native/bench/bench_workloads" '--benchmark_filter=bnorm/mlp(64|256)'
 done
 echo "uptime at end: $(uptime)" >>"$out/machine.txt"
 

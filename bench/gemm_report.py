@@ -51,18 +51,25 @@ def main():
             ratios.append(f"{ours / eigen:.2f}" if ours and eigen else "-")
         print(f"| {shape} | " + " | ".join(cells + ratios) + " |")
 
-    print("\nMLP training step, default build (ms, median of the rounds' medians)\n")
-    print("| workload | before | after | before / after |\n|---|---|---|---|")
+    print("\nMLP training step (ms, median of the rounds' medians)\n")
+    sides = [("before", "default build, before"), ("after", "default build, after"),
+             ("native", "-march=native, after")]
     times = {}
-    for side in ("before", "after"):
+    for side, _ in sides:
         for name, rows in medians(sorted(folder.glob(f"mlp-{side}-*.json"))).items():
             scale = {"us": 1e-3, "ms": 1.0, "ns": 1e-6, "s": 1e3}[rows[0]["time_unit"]]
             times[(name, side)] = statistics.median(row["cpu_time"] for row in rows) * scale
+    present = [(side, title) for side, title in sides if any(s == side for _, s in times)]
+    print("| workload | " + " | ".join(title for _, title in present) +
+          " | before / after | after / native |")
+    print("|---" * (len(present) + 3) + "|")
     for name in sorted({name for name, _ in times}):
-        before, after = times.get((name, "before")), times.get((name, "after"))
-        if before and after:
-            print(f"| {name.removesuffix('/process_time')} | {before:.2f} | {after:.2f} | {before / after:.2f} |")
-
+        cells = [f"{times[(name, side)]:.2f}" if (name, side) in times else "-" for side, _ in present]
+        ratios = []
+        for numerator, denominator in (("before", "after"), ("after", "native")):
+            a, b = times.get((name, numerator)), times.get((name, denominator))
+            ratios.append(f"{a / b:.2f}" if a and b else "-")
+        print(f"| {name.removesuffix('/process_time')} | " + " | ".join(cells + ratios) + " |")
 
 if __name__ == "__main__":
     main()
