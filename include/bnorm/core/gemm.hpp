@@ -1,21 +1,35 @@
-// Matrix products that allocate nothing once sized.
+// Matrix products that allocate nothing once sized, on the best instruction set of the
+// running processor.
 //
-// Eigen's `dst.noalias() = a * b` packs blocks of a and b into a workspace that it puts on
-// the stack when small and on the heap otherwise (above EIGEN_STACK_ALLOCATION_LIMIT,
-// 128 KiB), freeing it after every product. A Dense layer of 784 x 256 would then allocate
-// on every training step. Gemm keeps that workspace between calls: it runs Eigen's own
-// GEMM kernel (the code path of Eigen 3.4's generic_product_impl, with a persistent
-// blocking space), so results are those of Eigen's product, bit for bit.
+// Eigen's `dst.noalias() = a * b` is compiled for the build's flags: SSE2 only in a default
+// build (no -march), which made the MLP 3.5x slower than under -march=native (issue 10). It
+// also allocates its packing workspace on every product above 128 KiB. Gemm instead runs
+// bnorm's packed GEMM (core/gemm/packed_gemm.hpp), whose micro-kernels exist for baseline
+// x86-64, AVX2+FMA and AVX-512F side by side; the variant is chosen once at run time, and
+// BNORM_ISA or force_gemm_isa() force one (core/gemm/isa.hpp). The packing buffers are kept
+// between calls: after the first product at a shape, no allocation.
 //
-// With Eigen's OpenMP threads on (Eigen::nbThreads() > 1), products of at least 2^24
-// multiply-adds go through Eigen's parallel path unchanged, which manages its own
-// workspace per call; smaller ones stay here, on one thread.
+// Results agree with Eigen's product to rounding, not bit for bit: the order of the sums
+// and the use of FMA differ between variants.
+//
+// With several threads (core/threads.hpp) and at least 2^24 multiply-adds, the columns of
+// the result are split among the threads, each packing into its own buffers. Every element
+// is summed in the same order whatever its thread, so results do not depend on the thread
+// count, bit for bit.
+//
+// Eigen's own path stays for the products where packing does not pay: tiny ones and products
+// with a vector (GEMV). So do operands without direct memory access (a scaled or computed
+// expression), which Eigen evaluates and which may allocate.
 #pragma once
 
+#include "gemm/packed_gemm.hpp"
+#include "threads.hpp"
 #include "types.hpp"
 
 #include <Eigen/Core>
-#include <memory>
+#include <algorithm>
+#include <type_traits>
+#include <vector>
 
 namespace bnorm::detail {
 
@@ -23,66 +37,80 @@ template <class T>
 class Gemm {
  public:
   Gemm() = default;
-  // A copy starts with an empty workspace (it is a cache, not state).
+  // A copy starts with empty buffers (they are a cache, not state).
   Gemm(const Gemm&) {}
   Gemm& operator=(const Gemm&) { return *this; }
   Gemm(Gemm&&) noexcept = default;
   Gemm& operator=(Gemm&&) noexcept = default;
 
-  // dst = lhs * rhs, or dst += lhs * rhs with accumulate (gradient accumulation adds in
-  // the product's own pass, no second one); dst must already have the product's shape and
-  // alias neither operand.
+  // dst = lhs * rhs, or dst += lhs * rhs when accumulate; dst must already have the
+  // product's shape and alias neither operand. lhs and rhs: matrices, their .transpose(), or
+  // Eigen::Ref blocks of them.
   template <class Dst, class Lhs, class Rhs>
-  void assign(Dst& dst, const Lhs& a_lhs, const Rhs& a_rhs, bool accumulate = false) {
-    namespace internal = Eigen::internal;
-    const Index rows = dst.rows(), cols = dst.cols(), depth = a_lhs.cols();
-    // Tiny products, products with a vector, and products big enough to share among threads:
-    // Eigen's usual path (coefficient-based, GEMV or parallel), which needs no large
-    // workspace here. Below min_parallel_work multiply-adds, waking the other threads cost
-    // more than they saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on
-    // two threads), so smaller products stay on the calling thread, allocation-free.
-    constexpr double min_parallel_work = double(1 << 24);
-    const bool parallel =
-        Eigen::nbThreads() > 1 && double(rows) * double(cols) * double(depth) >= min_parallel_work;
-    if (rows + cols + depth < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || rows == 1 || cols == 1 ||
-        depth == 0 || parallel) {
-      if (accumulate)
-        dst.noalias() += a_lhs * a_rhs;
-      else
-        dst.noalias() = a_lhs * a_rhs;
-      return;
+  void assign(Dst& dst, const Lhs& lhs, const Rhs& rhs, bool accumulate = false) {
+    const Index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
+    const bool small = rows + cols + depth < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || rows == 1 ||
+                       cols == 1 || depth == 0;
+    if constexpr (packable<Lhs>() && packable<Rhs>() && packable<Dst>() &&
+                  !(Dst::Flags & Eigen::RowMajorBit) && Dst::InnerStrideAtCompileTime == 1) {
+      if (!small) {
+        packed_assign(dst.data(), dst.outerStride(), strided(lhs), strided(rhs), rows, cols,
+                      depth, accumulate);
+        return;
+      }
     }
-    using LhsTraits = internal::blas_traits<Lhs>;
-    using RhsTraits = internal::blas_traits<Rhs>;
-    using ActualLhs = typename internal::remove_all<typename LhsTraits::DirectLinearAccessType>::type;
-    using ActualRhs = typename internal::remove_all<typename RhsTraits::DirectLinearAccessType>::type;
-    using Kernel = internal::general_matrix_matrix_product<
-        Index, T, (ActualLhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
-        bool(LhsTraits::NeedToConjugate), T,
-        (ActualRhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
-        bool(RhsTraits::NeedToConjugate), Eigen::ColMajor, Dst::InnerStrideAtCompileTime>;
-    using Functor = internal::gemm_functor<T, Index, Kernel, ActualLhs, ActualRhs, Dst, Blocking>;
-
-    if (!blocking_ || rows != rows_ || cols != cols_ || depth != depth_) {
-      blocking_ = std::make_unique<Blocking>(rows, cols, depth, 1, true);
-      blocking_->allocateAll();
-      rows_ = rows;
-      cols_ = cols;
-      depth_ = depth;
-    }
-    const auto& lhs = LhsTraits::extract(a_lhs);
-    const auto& rhs = RhsTraits::extract(a_rhs);
-    const T alpha = internal::blas_traits<Lhs>::extractScalarFactor(a_lhs) *
-                    internal::blas_traits<Rhs>::extractScalarFactor(a_rhs);
-    if (!accumulate) dst.setZero();  // the kernel accumulates: dst += alpha * lhs * rhs
-    Functor(lhs, rhs, dst, alpha, *blocking_)(0, rows, 0, cols);
+    if (accumulate)
+      dst.noalias() += lhs * rhs;
+    else
+      dst.noalias() = lhs * rhs;
   }
 
  private:
-  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,
-                                                        Eigen::Dynamic, Eigen::Dynamic>;
-  std::unique_ptr<Blocking> blocking_;
-  Index rows_ = 0, cols_ = 0, depth_ = 0;
+  void packed_assign(T* dst, Index dst_stride, gemm::StridedMatrix<T> lhs,
+                     gemm::StridedMatrix<T> rhs, Index rows, Index cols, Index depth,
+                     bool accumulate) {
+    const GemmIsa isa = active_gemm_isa();
+    // Below min_parallel_work multiply-adds, waking the other threads cost more than they
+    // saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on two threads).
+    constexpr double min_parallel_work = double(1 << 24);
+    const int thread_count =
+        double(rows) * double(cols) * double(depth) >= min_parallel_work ? threads() : 1;
+    if (buffers_.size() < std::size_t(thread_count)) buffers_.resize(std::size_t(thread_count));
+#if defined(_OPENMP)
+    if (thread_count > 1) {
+      constexpr Index unit = 16;  // columns per share, so shares start on whole tiles mostly
+      const Index units = gemm::divide_rounding_up(cols, unit);
+#pragma omp parallel num_threads(thread_count)
+      {
+        const Index parts = omp_get_num_threads(), part = omp_get_thread_num();
+        const Index first = units * part / parts * unit;
+        const Index last = std::min(cols, units * (part + 1) / parts * unit);
+        if (first < last)
+          gemm::packed_product(isa, lhs, rhs.offset(0, first), dst + first * dst_stride,
+                               dst_stride, rows, last - first, depth, accumulate,
+                               buffers_[std::size_t(part)]);
+      }
+      return;
+    }
+#endif
+    gemm::packed_product(isa, lhs, rhs, dst, dst_stride, rows, cols, depth, accumulate,
+                         buffers_[0]);
+  }
+
+  template <class Operand>
+  static constexpr bool packable() {
+    return (Operand::Flags & Eigen::DirectAccessBit) &&
+           std::is_same_v<typename Operand::Scalar, T>;
+  }
+  template <class Operand>
+  static gemm::StridedMatrix<T> strided(const Operand& operand) {
+    if constexpr (bool(Operand::Flags & Eigen::RowMajorBit))
+      return {operand.data(), operand.outerStride(), operand.innerStride()};
+    else
+      return {operand.data(), operand.innerStride(), operand.outerStride()};
+  }
+
+  std::vector<gemm::PackingBuffers<T>> buffers_;  // one per thread
 };
 
 }  // namespace bnorm::detail
