@@ -59,6 +59,11 @@ TEST_CASE("A registered user's layer is saved and loaded with its whole state") 
   std::istringstream in(bytes);
   Sequential<double> loaded = load<double>(in);
   CHECK(loaded.name() == net.name());
+  CHECK(bnorm_test::save_bytes(loaded) == bytes);  // one encoding: saved back bit for bit
+  std::string as_version_1 = bytes;
+  as_version_1[8] = 1;
+  CHECK_ERROR_MENTIONS(bnorm_test::load_bytes<double>(bnorm_test::with_valid_checksum(as_version_1)),
+                       "format version 1 holds a registered layer", "needs version 2");
   const Matrix<double> x = Matrix<double>::Random(4, 6);
   CHECK(loaded.forward(x, Mode::eval) == net.forward(x, Mode::eval));
   auto a = net.buffers(), b = loaded.buffers();

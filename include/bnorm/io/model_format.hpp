@@ -144,6 +144,13 @@ Sequential<T> read_model(std::istream& in, const std::string& source) {
   Sequential<T> net = LayerCodec<Sequential<T>>::decode(reader, "", 1);
   reader.set_location("");
   if (!reader.at_end()) reader.fail(reader.remaining(), " bytes left over after the network");
+  // One encoding per network (the fuzzer saves what loads and compares the bytes): version 2
+  // exactly when a registered layer is present.
+  if ((version >= 2) != holds_registered_layer(net))
+    fail(source, ": format version ", version,
+         version >= 2 ? " but no registered layer (tag 10), which bnorm writes as version 1"
+                      : " holds a registered layer (tag 10), which needs version 2",
+         "; the file is corrupt");
   return net;
 }
 

@@ -40,6 +40,7 @@
 #include "layer_registry.hpp"
 #include "little_endian.hpp"
 #include "model_format.hpp"
+#include "open_file.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -59,12 +60,7 @@ inline std::string model_file_source(const std::filesystem::path& path) {
 template <FileScalar T>
 Sequential<T> read_model_file(const std::filesystem::path& path) {
   const std::string source = model_file_source(path);
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) fail(source, ": no such file");
-  if (std::filesystem::is_directory(status)) fail(source, ": is a directory, not a file");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail(source, ": cannot be opened for reading (permissions?)");
+  std::ifstream file = open_for_reading(path, source + ": ");
   Sequential<T> net = read_model<T>(file, source);
   if (file.peek() != std::ifstream::traits_type::eof())
     fail(source, ": unexpected bytes after the end of the model (at byte ",

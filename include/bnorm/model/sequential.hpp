@@ -397,7 +397,9 @@ class Sequential {
 
   std::vector<Entry> layers_;
   std::vector<SavedBuffer> saved_buffers_;  // training forward's copy; views of layers_
-  bool buffer_snapshot_valid_ = false;
+  // Cleared wherever the layers may change (add, children(), layer<L>(), even through the
+  // const overload's delegation): a cache of the views, not part of the network's value.
+  mutable bool buffer_snapshot_valid_ = false;
   bool input_gradient_needed_ = true;
   bool check_finite_ = false;
 };
