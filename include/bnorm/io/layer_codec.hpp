@@ -543,7 +543,6 @@ struct RegisteredCodec {
     if (size == 0 || size > 255) reader.fail_at(at, what, " must have 1 to 255 bytes, found ", size);
     const std::size_t start = reader.position();
     reader.skip(size, what);
-    (void)start;
     return std::string(reader.view(start, size));
   }
 };
