@@ -2,11 +2,37 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <new>
+#include <sstream>
+
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace bnorm;
+
+// Allocation failure on demand: with allocations_before_failure = n >= 0, the n-th next
+// operator new (counting from 0) throws std::bad_alloc; -1 never.
+namespace {
+std::atomic<long> allocations_before_failure{-1};
+}
+void* operator new(std::size_t size) {
+  const long left = allocations_before_failure.load();
+  if (left == 0) {
+    allocations_before_failure = -1;
+    throw std::bad_alloc();
+  }
+  if (left > 0) allocations_before_failure = left - 1;
+  if (void* memory = std::malloc(size ? size : 1)) return memory;
+  throw std::bad_alloc();
+}
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
 
 namespace {
 // A layer written by a user: y = s * x with one learnable scalar s. It meets the contract
@@ -247,4 +273,149 @@ TEST_CASE("Sequential refuses training settings that a user's layer lacks, chang
   net.backward(Matrix<double>::Ones(2, 3));
   net.zero_grad();  // the user's layer through parameters()
   for (auto& parameter : net.parameters()) CHECK(parameter.grad().isZero());
+}
+
+TEST_CASE("add() is strongly exception-safe: after a bad_alloc the network is as it was") {
+  const Matrix<float> x = Matrix<float>::Random(3, 4);
+  bool added = false;
+  for (long failing = 0; !added && failing < 100; ++failing) {
+    Sequential<float> net{Dense<float>(3, 3), ReLU<float>()};  // both vectors full: add() grows them
+    const Matrix<float> before = net.forward(x, Mode::eval);
+    const Tanh<float> extra;
+    allocations_before_failure = failing;
+    try {
+      net.add(extra);
+      added = true;
+    } catch (const std::bad_alloc&) {
+    }
+    allocations_before_failure = -1;
+    INFO("allocation ", failing, " failed");
+    CHECK(net.size() == (added ? 3u : 2u));
+    if (!added) {
+      CHECK(net.forward(x, Mode::eval) == before);
+      net.add(extra);  // and it is usable
+    }
+    CHECK(net.forward(x, Mode::train) == before.array().tanh().matrix());
+    CHECK(net.layer_name(2) == "Tanh");
+  }
+  CHECK(added);
+}
+
+namespace {
+// Throws in forward while armed: a failure at a chosen position of a network.
+class Tripwire {
+ public:
+  const Matrix<double>& forward(const Eigen::Ref<const Matrix<double>>& x, Mode) {
+    if (armed) detail::fail("Tripwire: armed");
+    output_ = x;
+    return output_;
+  }
+  const Matrix<double>& backward(const Eigen::Ref<const Matrix<double>>& dy) {
+    input_grad_ = dy;
+    return input_grad_;
+  }
+  bool armed = false;
+
+ private:
+  Matrix<double> output_, input_grad_;
+};
+
+// Every buffer's value, for exact comparison.
+struct BufferValues {
+  std::vector<Matrix<double>> values;
+  std::vector<long long> counters;
+  std::vector<std::array<std::uint64_t, 4>> generators;
+  bool operator==(const BufferValues&) const = default;
+};
+BufferValues buffer_values(Sequential<double>& net) {
+  BufferValues state;
+  for (auto& buffer : net.buffers()) {
+    if (buffer.kind() == BufferKind::values) state.values.push_back(buffer.values());
+    if (buffer.kind() == BufferKind::counter) state.counters.push_back(buffer.counter());
+    if (buffer.kind() == BufferKind::generator) state.generators.push_back(buffer.generator().state().words);
+  }
+  return state;
+}
+
+Sequential<double> stateful_network() {
+  manual_seed(4);
+  return Sequential<double>{Dense<double>(4, 5), BatchNorm<double>(5), ReLU<double>(),
+                            Dropout<double>(0.3, 7), Dense<double>(5, 5), BatchNorm<double>(5),
+                            Sequential<double>{Dense<double>(5, 5), BatchNorm<double>(5), Dropout<double>(0.2, 9)},
+                            Tanh<double>(), Dense<double>(5, 3)};
+}
+}  // namespace
+
+TEST_CASE("A training forward that fails at any layer leaves every buffer as it was") {
+  const Matrix<double> x = bnorm_test::random_input(4, 6, 1);
+  const std::size_t layers = stateful_network().size();
+  for (std::size_t position = 0; position <= layers; ++position) {
+    Sequential<double> net = stateful_network();
+    net.forward(x, Mode::train);  // buffers away from their initial values
+    Sequential<double> tripped;
+    for (std::size_t i = 0; i <= layers; ++i) {
+      if (i == position) tripped.add(Tripwire{});
+      if (i < layers) tripped.add_copy(net, i);
+    }
+    tripped.layer<Tripwire>(position).armed = true;
+    const BufferValues before = buffer_values(tripped);
+    INFO("failing layer ", position);
+    CHECK_ERROR_MENTIONS(tripped.forward(x, Mode::train), "Tripwire: armed");
+    CHECK(buffer_values(tripped) == before);
+    // And the network trains on as if the failed call never happened.
+    tripped.layer<Tripwire>(position).armed = false;
+    CHECK(tripped.forward(x, Mode::train) == net.forward(x, Mode::train));
+    CHECK(buffer_values(tripped) == buffer_values(net));
+  }
+}
+
+TEST_CASE("An overflow caught by set_check_finite in layer 4 leaves the earlier layers' state") {
+  Sequential<double> net = stateful_network();
+  net.set_check_finite(true);
+  const Matrix<double> x = bnorm_test::random_input(4, 6, 1);
+  net.forward(x, Mode::train);
+  net.layer<Dense<double>>(4).weight().setConstant(std::numeric_limits<double>::max());
+  const BufferValues before = buffer_values(net);
+  CHECK_ERROR_MENTIONS(net.forward(x, Mode::train), "layer 4 of 9", "non-finite");
+  CHECK(buffer_values(net) == before);
+}
+
+TEST_CASE("An optimizer on the parameters of a network that was assigned to throws, not corrupts") {
+  const Matrix<float> x = Matrix<float>::Random(3, 4);
+  Sequential<float> net{Dense<float>(3, 2), BatchNorm<float>(2)};
+  SGD<float> sgd(net.parameters(), {.lr = 0.1});
+  Adam<float> adam(net.parameters());
+  net.forward(x, Mode::train);
+  net.backward(Matrix<float>::Ones(2, 4));
+  sgd.step();
+  // Moving keeps the layers in place: the views stay valid.
+  Sequential<float> moved = std::move(net);
+  sgd.step();
+  std::stringstream file;
+  save(moved, file);
+  moved = load<float>(file);  // the old layers are gone
+  CHECK_ERROR_MENTIONS(sgd.step(), "optimizer step", "'0.weight'", "destroyed or assigned",
+                       "net.parameters()");
+  CHECK_ERROR_MENTIONS(adam.step(), "'0.weight'", "destroyed or assigned");
+  std::unique_ptr<SGD<float>> orphan;
+  {
+    Sequential<float> scoped{Dense<float>(3, 2)};
+    orphan = std::make_unique<SGD<float>>(scoped.parameters(), SGDOptions<float>{.lr = 0.1});
+  }
+  CHECK_ERROR_MENTIONS(orphan->step(), "destroyed or assigned");
+
+  // Inside a nested network, assigning to the inner network is caught too.
+  Sequential<float> outer{Sequential<float>{Dense<float>(3, 3)}, Dense<float>(3, 2)};
+  SGD<float> nested(outer.parameters(), {.lr = 0.1});
+  outer.forward(x, Mode::train);
+  outer.backward(Matrix<float>::Ones(2, 4));
+  nested.step();
+  outer.layer<Sequential<float>>(0) = Sequential<float>{Dense<float>(3, 3)};
+  CHECK_ERROR_MENTIONS(nested.step(), "'0.0.weight'", "destroyed or assigned");
+  // Parameters of a lone layer carry no owner and keep working.
+  Dense<float> lone(3, 2);
+  SGD<float> alone(lone.parameters(), {.lr = 0.1});
+  lone.forward(x, Mode::train);
+  lone.backward(Matrix<float>::Ones(2, 4));
+  alone.step();
 }

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/generator.hpp"
 #include "core/layer.hpp"
+#include "core/layer_ref.hpp"
 #include "core/parameter.hpp"
 #include "core/threads.hpp"
 #include "core/types.hpp"
@@ -42,6 +43,7 @@
 #include "model/fold_batchnorm.hpp"
 #include "model/recalibrate.hpp"
 #include "model/sequential.hpp"
+#include "model/summary.hpp"
 
 #include "optim/adam.hpp"
 #include "optim/adamw.hpp"

@@ -82,9 +82,10 @@ Sequential<T> load_bytes(const std::string& bytes) {
 }
 
 // A complete model file around `payload`, with a correct checksum: for records crafted by
-// hand, and for damage the checksum must not hide from the parser.
+// hand, and for damage the checksum must not hide from the parser. Version 1 by default:
+// what bnorm writes for a network of built-in layers (version 2 only for registered ones).
 inline std::string model_file(const std::string& payload, std::uint32_t scalar_tag,
-                              std::uint32_t version = detail::model_format_version) {
+                              std::uint32_t version = 1) {
   ByteWriter header;
   header.raw(detail::model_magic);
   header.u32(version);

@@ -35,6 +35,15 @@
 //     Views of the state that is not learned but must be saved (core/buffer.hpp): running
 //     statistics and counters under PyTorch's names, random streams. Parameters and
 //     buffers together are the layer's whole state: a copy of both makes an equal layer.
+//   std::vector<Child<T>> children();
+//     The layer's sub-layers, named (core/layer_ref.hpp): Child{"norm", LayerRef<T>(norm_)}.
+//     A composite layer of your own lists its members here, and every tool reaches them:
+//     their parameters and buffers (named "norm.weight"), saving and loading, recalibrate,
+//     synchronized BatchNorm, fold_batchnorm, summaries. With children(), parameters() and
+//     buffers() list only the layer's own state, not its children's (PyTorch's rule);
+//     bnorm::named_parameters(LayerRef<T>(layer)) gives the whole tree's. A Sequential's
+//     children are its layers ("0", "1", ...); its parameters() and buffers() list the
+//     whole tree, for optimizers.
 //   std::string name() const;
 //     Shown in error messages and summaries ("Dense(784 -> 256, no bias)").
 //   void set_input_gradient(bool needed);
@@ -88,6 +97,14 @@ concept HasBuffers = requires(L& layer) {
   { layer.buffers() } -> std::same_as<std::vector<Buffer<T>>>;
 };
 
+template <class T>
+struct Child;  // core/layer_ref.hpp
+
+template <class L, class T>
+concept HasChildren = requires(L& layer) {
+  { layer.children() } -> std::same_as<std::vector<Child<T>>>;
+};
+
 template <class L>
 concept HasName = requires(const L& layer) {
   { layer.name() } -> std::convertible_to<std::string>;
@@ -106,3 +123,6 @@ concept HasTrainingSettings = requires(L& layer, bool enabled) {
 };
 
 }  // namespace bnorm
+
+// LayerRef and Child, which need the concepts above (layer_ref.hpp includes this file).
+#include "layer_ref.hpp"  // IWYU pragma: export

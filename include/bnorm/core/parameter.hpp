@@ -5,6 +5,7 @@
 #include "types.hpp"
 
 #include <Eigen/Core>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,8 +14,10 @@ namespace bnorm {
 // Views, not owners: `value()` and `grad()` write straight into the layer's storage.
 // Vectors (biases, gamma, beta) appear as n x 1 matrices. A view stays valid while its
 // layer lives at the same address and its parameters keep their shape; layers never
-// resize their parameters, so only moving the owning network invalidates it (the
-// Sequential keeps layers on the heap, so moving a Sequential does not).
+// resize their parameters, so only destroying the layer invalidates it (the Sequential
+// keeps layers on the heap, so moving a Sequential does not). A view from a Sequential
+// knows whether its layer still lives: an optimizer step on views of a network that was
+// destroyed or assigned to throws bnorm::Error instead of writing freed memory.
 template <class T>
 class Parameter {
  public:
@@ -55,11 +58,20 @@ class Parameter {
     else if (!trainable) detail::fail("Parameter ", name_, ": its layer does not support freezing");
   }
 
+  // Liveness: `owner` expires when the storage goes away. The first owner set is kept (the
+  // innermost Sequential's). A view without an owner (of a lone layer) is never expired.
+  void set_owner(const std::shared_ptr<const void>& owner) {
+    if (!owned_) owner_ = owner, owned_ = true;
+  }
+  bool expired() const { return owned_ && owner_.expired(); }
+
  private:
   std::string name_;
   Map value_;
   Map grad_;
   bool* trainable_;
+  std::weak_ptr<const void> owner_;
+  bool owned_ = false;
 };
 
 }  // namespace bnorm

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../io/open_file.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -43,13 +44,7 @@ inline std::string idx_context(const std::filesystem::path& path) {
 class IdxByteSource {
  public:
   explicit IdxByteSource(const std::filesystem::path& path) : path_(path) {
-    std::error_code error;
-    const auto status = std::filesystem::status(path, error);
-    if (!std::filesystem::exists(status)) fail(idx_context(path), "no such file");
-    if (std::filesystem::is_directory(status))
-      fail(idx_context(path), "is a directory, not a file");
-    file_.open(path, std::ios::binary);
-    if (!file_) fail(idx_context(path), "cannot be opened for reading (permissions?)");
+    file_ = open_for_reading(path, idx_context(path));
     unsigned char magic[2] = {0, 0};
     const std::size_t got = read_file(magic, 2);
     is_gzip_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;

@@ -26,6 +26,7 @@
 // compared to the spread. On one process this returns its own statistics unchanged.
 #pragma once
 
+#include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../layers/batch_norm_kernels.hpp"
 #include "../layers/statistics_sync.hpp"
@@ -66,6 +67,13 @@ class MpiStatisticsSync final : public StatisticsSync<T> {
       return ConstVectorMap(all.data() + k * record + 1 + features, features);
     };
 
+    // A process with an empty local batch joins this call only to report it
+    // (model/sequential.hpp): every process sees the same counts and throws the same error.
+    for (Index k = 0; k < processes; ++k)
+      if (count_of(k) == T(0))
+        bnorm::detail::fail("synchronized BatchNorm: process ", k, " of ", processes,
+                            " has an empty local batch; every process must bring at least one ",
+                            "example to each training step");
     T total = T(0);
     for (Index k = 0; k < processes; ++k) total += count_of(k);
     // mean = mean_0 + sum n_k (mean_k - mean_0) / N

@@ -1,4 +1,5 @@
-// SyncBatchNorm for a whole network: every BatchNorm, in nested Sequentials too, normalizes
+// SyncBatchNorm for a whole network: every BatchNorm (in nested Sequentials, in layers of
+// your own that expose children(), and subclasses of BatchNorm: for_each_batch_norm.hpp) normalizes
 // with the statistics of the global batch spread over the processes of a Communicator.
 //
 //   bnorm::distributed::synchronize_batch_norm(net, world);
@@ -24,20 +25,13 @@ namespace bnorm::distributed {
 // Returns how many BatchNorm layers are now synchronized. They share one MpiStatisticsSync.
 template <class T>
 Index synchronize_batch_norm(Sequential<T>& net, const Communicator& communicator) {
-  for_each_batch_norm(net, [](BatchNorm<T>& norm) {
-    bnorm::detail::require(norm.options().virtual_batch_size == 0, "synchronize_batch_norm: ",
-                           norm.name(), " uses ghost batches (virtual_batch_size ",
-                           norm.options().virtual_batch_size,
-                           "), which are normalized locally and cannot be synchronized");
-  });
-  const auto sync = std::make_shared<MpiStatisticsSync<T>>(communicator);
-  return for_each_batch_norm(net, [&](BatchNorm<T>& norm) { norm.set_statistics_sync(sync); });
+  return set_statistics_sync<T>(net, std::make_shared<MpiStatisticsSync<T>>(communicator));
 }
 
 // Undoes synchronize_batch_norm: every BatchNorm uses its own process's batch only.
 template <class T>
 Index desynchronize_batch_norm(Sequential<T>& net) {
-  return for_each_batch_norm(net, [](BatchNorm<T>& norm) { norm.set_statistics_sync(nullptr); });
+  return set_statistics_sync<T>(net, nullptr);
 }
 
 }  // namespace bnorm::distributed

@@ -14,7 +14,8 @@
 //   assign(network, file)       copies the state (parameters, running statistics, counters,
 //                               generators); after compare() succeeded it cannot throw: every
 //                               destination already has the source's size
-// A layer type without a codec (one written by a user) cannot be saved.
+// A layer type of a user's is saved through its registration (layer_registry.hpp) by
+// RegisteredCodec; one neither built in nor registered cannot be saved.
 #pragma once
 
 #include "../core/error.hpp"
@@ -29,7 +30,9 @@
 #include "../layers/relu.hpp"
 #include "../layers/sigmoid.hpp"
 #include "../layers/tanh.hpp"
+#include "../core/layer_ref.hpp"
 #include "../model/sequential.hpp"
+#include "layer_registry.hpp"
 #include "little_endian.hpp"
 
 #include <charconv>
@@ -42,6 +45,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace bnorm::detail {
 
@@ -56,6 +60,7 @@ enum class LayerTag : std::uint8_t {
   tanh = 7,
   identity = 8,
   dropout = 9,
+  registered = 10,  // a layer kind of a user's, registered (layer_registry.hpp); version 2
 };
 
 // Deeper nesting is rejected: it keeps a crafted file from exhausting the stack.
@@ -384,6 +389,175 @@ struct LayerCodec<BatchNorm<T>> {
   }
 };
 
+// One piece of a registered layer's state (a parameter or a buffer), by name.
+template <class T>
+struct StateSlot {
+  std::string name;
+  BufferKind kind = BufferKind::values;
+  T* values = nullptr;
+  Index rows = 0, cols = 0;
+  long long* counter = nullptr;
+  Generator* generator = nullptr;
+};
+
+// Every parameter, then every buffer, of a layer and its children (core/layer_ref.hpp).
+template <class T>
+std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
+  std::vector<StateSlot<T>> slots;
+  for (Parameter<T>& parameter : named_parameters(layer))
+    slots.push_back({parameter.name(), BufferKind::values, parameter.value().data(), parameter.rows(),
+                     parameter.cols()});
+  for (Buffer<T>& buffer : named_buffers(layer)) {
+    StateSlot<T> slot{buffer.name(), buffer.kind()};
+    if (buffer.kind() == BufferKind::values) {
+      slot.values = buffer.values().data();
+      slot.rows = buffer.values().rows();
+      slot.cols = buffer.values().cols();
+    } else if (buffer.kind() == BufferKind::counter) {
+      slot.counter = &buffer.counter();
+    } else {
+      slot.generator = &buffer.generator();
+    }
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
+// A registered layer's record: u32-length name, u32 kind version, u64 count and f64
+// constructor arguments, u64 count and state entries (docs/model_format.md).
+template <FileScalar T>
+struct RegisteredCodec {
+  static void encode(ByteWriter& writer, const LayerRef<T>& layer, const RegisteredLayer<T>& kind) {
+    writer.u32(static_cast<std::uint32_t>(kind.name.size()));
+    writer.raw(kind.name);
+    writer.u32(kind.version);
+    const std::vector<double> arguments = kind.arguments(layer);
+    writer.u64(arguments.size());
+    for (const double argument : arguments) writer.scalar(argument);
+    const auto slots = state_slots(layer);
+    writer.u64(slots.size());
+    for (const StateSlot<T>& slot : slots) {
+      writer.u32(static_cast<std::uint32_t>(slot.name.size()));
+      writer.raw(slot.name);
+      writer.u8(static_cast<std::uint8_t>(slot.kind));
+      if (slot.kind == BufferKind::values) {
+        writer.u64(static_cast<std::uint64_t>(slot.rows));
+        writer.u64(static_cast<std::uint64_t>(slot.cols));
+        writer.scalars(slot.values, static_cast<std::size_t>(slot.rows * slot.cols));
+      } else if (slot.kind == BufferKind::counter) {
+        writer.i64(*slot.counter);
+      } else {
+        const Generator::State state = slot.generator->state();
+        for (const std::uint64_t word : state.words) writer.u64(word);
+        writer.scalar(state.spare_normal);
+        writer.boolean(state.has_spare_normal);
+      }
+    }
+  }
+
+  // Appends the layer to `net`; `here` names it in messages.
+  static void decode(ByteReader& reader, Sequential<T>& net, const std::string& here) {
+    const std::string name = text(reader, "layer kind name");
+    reader.set_location(here + " (" + name + ")");
+    const RegisteredLayer<T>* kind = registered_kind<T>(name);
+    if (!kind)
+      reader.fail("the layer kind '", name, "' is not registered in this program; call ",
+                  "bnorm::register_layer for it before loading");
+    const std::size_t version_at = reader.position();
+    const std::uint32_t version = reader.u32("kind version");
+    if (version == 0 || version > kind->version)
+      reader.fail_at(version_at, "kind version ", version, " of '", name, "' is not one this program ",
+                     "can read (1 to ", kind->version, ")");
+    std::vector<double> arguments(reader.take_count("argument count", sizeof(double)));
+    for (double& argument : arguments) argument = reader.scalar<double>("argument");
+    const std::size_t at = reader.position();
+    try {
+      kind->append(net, arguments, version);
+    } catch (const std::exception& error) {
+      reader.fail_at(at, "cannot construct it from its ", arguments.size(), " arguments: ", error.what());
+    }
+    const auto slots = state_slots(net.children().back().layer);
+    const std::size_t count = reader.take_count("state entry count", 1);
+    if (count != slots.size())
+      reader.fail("the file holds ", count, " state entries, the constructed layer has ", slots.size());
+    for (const StateSlot<T>& slot : slots) {
+      const std::size_t entry_at = reader.position();
+      const std::string entry = text(reader, "state entry name");
+      if (entry != slot.name)
+        reader.fail_at(entry_at, "state entry '", entry, "' where the layer has '", slot.name, "'");
+      const std::size_t kind_at = reader.position();
+      if (reader.u8("state entry kind") != static_cast<std::uint8_t>(slot.kind))
+        reader.fail_at(kind_at, "state entry '", entry, "' is of another kind than the layer's");
+      if (slot.kind == BufferKind::values) {
+        const std::uint64_t rows = reader.u64("rows"), cols = reader.u64("cols");
+        if (rows != static_cast<std::uint64_t>(slot.rows) || cols != static_cast<std::uint64_t>(slot.cols))
+          reader.fail("state entry '", entry, "' is ", rows, " x ", cols, ", the layer's is ",
+                      shape_string(slot.rows, slot.cols));
+        reader.scalars(slot.values, static_cast<std::size_t>(slot.rows * slot.cols), entry);
+      } else if (slot.kind == BufferKind::counter) {
+        *slot.counter = reader.i64(entry);
+      } else {
+        Generator::State state;
+        for (std::uint64_t& word : state.words) word = reader.u64("generator state");
+        state.spare_normal = reader.scalar<double>("generator's spare normal");
+        state.has_spare_normal = reader.boolean("generator's spare-normal flag");
+        if (state.words == decltype(state.words){})
+          reader.fail("the generator state is all zero, which no seeded generator has");
+        slot.generator->set_state(state);
+      }
+    }
+  }
+
+  // load_into's check: the same kind, constructor arguments and state shapes.
+  static void compare(const LayerRef<T>& network, const LayerRef<T>& file, const std::string& location) {
+    const RegisteredLayer<T>* kind = registered_kind(network);
+    if (network.type() != file.type())
+      fail(location, ": the network has ", network.name(), ", the file has ", file.name());
+    const auto a = kind->arguments(network), b = kind->arguments(file);
+    if (a != b) fail(location, ": the constructor arguments differ");
+    const auto sa = state_slots(network), sb = state_slots(file);
+    bool same = sa.size() == sb.size();
+    for (std::size_t i = 0; same && i < sa.size(); ++i)
+      same = sa[i].name == sb[i].name && sa[i].kind == sb[i].kind && sa[i].rows == sb[i].rows &&
+             sa[i].cols == sb[i].cols;
+    if (!same) fail(location, ": the layers' state entries differ in names or shapes");
+  }
+
+  // After compare() succeeded: copies every state entry.
+  static void assign(const LayerRef<T>& network, const LayerRef<T>& file) {
+    const auto to = state_slots(network), from = state_slots(file);
+    for (std::size_t i = 0; i < to.size(); ++i) {
+      if (to[i].kind == BufferKind::values)
+        std::copy_n(from[i].values, to[i].rows * to[i].cols, to[i].values);
+      else if (to[i].kind == BufferKind::counter)
+        *to[i].counter = *from[i].counter;
+      else
+        *to[i].generator = *from[i].generator;
+    }
+  }
+
+ private:
+  static std::string text(ByteReader& reader, std::string_view what) {
+    const std::size_t at = reader.position();
+    const std::uint32_t size = reader.u32(what);
+    if (size == 0 || size > 255) reader.fail_at(at, what, " must have 1 to 255 bytes, found ", size);
+    const std::size_t start = reader.position();
+    reader.skip(size, what);
+    return std::string(reader.view(start, size));
+  }
+};
+
+// Whether `net` holds a registered layer, which needs format version 2.
+template <class T>
+bool holds_registered_layer(const Sequential<T>& net) {
+  bool found = false;
+  for_each_layer(LayerRef<T>(const_cast<Sequential<T>&>(net)),  // read only
+                 [&](const std::string&, const LayerRef<T>& layer) {
+                   found = found || registered_kind(layer) != nullptr;
+                 });
+  return found;
+}
+
 // A Sequential record: the layer count, then each layer's tag and body.
 template <FileScalar T>
 struct LayerCodec<Sequential<T>> {
@@ -402,10 +576,16 @@ struct LayerCodec<Sequential<T>> {
         else
           Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
       });
-      if (!known)
+      if (known) continue;
+      const LayerRef<T> layer = child(net, i);
+      const RegisteredLayer<T>* kind = registered_kind(layer);
+      if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
-             "): it is not a built-in bnorm layer, and a model file can only hold those ",
-             "(Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, Tanh, Identity, Dropout, Sequential)");
+             "): it is not a built-in bnorm layer (Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, ",
+             "Tanh, Identity, Dropout, Sequential) and its type is not registered: call ",
+             "bnorm::register_layer for it (io/layer_registry.hpp)");
+      writer.u8(static_cast<std::uint8_t>(LayerTag::registered));
+      RegisteredCodec<T>::encode(writer, layer, *kind);
     }
   }
   static Sequential<T> decode(ByteReader& reader, const std::string& prefix, int depth) {
@@ -419,12 +599,16 @@ struct LayerCodec<Sequential<T>> {
       reader.set_location(here);
       const std::size_t tag_at = reader.position();
       const std::uint8_t tag = reader.u8("layer tag");
+      if (tag == static_cast<std::uint8_t>(LayerTag::registered)) {
+        RegisteredCodec<T>::decode(reader, net, here);
+        continue;
+      }
       const bool known = visit_tag_codec<T>(tag, [&]<class Codec>(Codec) {
         reader.set_location(here + " (" + std::string(Codec::kind) + ")");
         net.add(Codec::decode(reader, prefix + std::to_string(i) + ".", depth + 1));
       });
       if (!known)
-        reader.fail_at(tag_at, "unknown layer tag ", int(tag), " (this bnorm knows tags 1 to 9)");
+        reader.fail_at(tag_at, "unknown layer tag ", int(tag), " (this bnorm knows tags 1 to 10)");
     }
     return net;
   }
@@ -450,19 +634,30 @@ struct LayerCodec<Sequential<T>> {
         else
           Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
       });
-      if (!known)
+      if (known) continue;
+      if (!registered_kind(child(network, i)))
         fail(here, ": the network has ", network.layer_name(i),
-             ", which is not a built-in layer and so cannot be in a model file; the file has ",
-             file.layer_name(i));
+             ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
+             "cannot be in a model file; the file has ", file.layer_name(i));
+      RegisteredCodec<T>::compare(child(network, i), child(file, i),
+                                  here + " (" + network.layer_name(i) + ")");
     }
   }
 
   static void assign(Sequential<T>& network, const Sequential<T>& file) {
-    for (std::size_t i = 0; i < network.size(); ++i)
-      visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+    for (std::size_t i = 0; i < network.size(); ++i) {
+      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
         Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
       });
+      if (!known) RegisteredCodec<T>::assign(child(network, i), child(file, i));
+    }
+  }
+
+ private:
+  // Layer i, to be read only (children() is non-const because references may write).
+  static LayerRef<T> child(const Sequential<T>& net, std::size_t i) {
+    return const_cast<Sequential<T>&>(net).children()[i].layer;
   }
 };
 

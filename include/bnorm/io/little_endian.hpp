@@ -126,6 +126,9 @@ class ByteReader {
               " bytes, but only ", remaining(), " bytes remain");
   }
 
+  // Bytes already read, e.g. a name after skip().
+  std::string_view view(std::size_t first, std::size_t count) const { return bytes_.substr(first, count); }
+
   std::size_t remaining() const { return bytes_.size() - position_; }
   bool at_end() const { return position_ == bytes_.size(); }
   // The index of the next byte to read, for fail_at().

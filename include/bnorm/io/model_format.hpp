@@ -3,7 +3,8 @@
 //
 //   offset  size  field
 //   0       8     magic number 89 42 4E 4F 52 4D 0D 0A ("\x89BNORM\r\n")
-//   8       4     format version, u32 (this bnorm writes 1 and reads 1)
+//   8       4     format version, u32 (this bnorm reads 1 and 2; writes 2 only for a
+//                 network with a registered layer of a user's, 1 otherwise)
 //   12      4     scalar type, u32: 1 = float (IEEE binary32), 2 = double (binary64)
 //   16      8     payload size in bytes, u64
 //   24      4     CRC-32C of bytes 0-23 followed by the payload, u32
@@ -35,7 +36,9 @@
 namespace bnorm::detail {
 
 inline constexpr std::string_view model_magic{"\x89" "BNORM\r\n", 8};
-inline constexpr std::uint32_t model_format_version = 1;
+// Version 2 added the registered-layer record (tag 10); a file without one is written as
+// version 1, so that older readers still read it.
+inline constexpr std::uint32_t model_format_version = 2;
 inline constexpr std::size_t model_checksum_offset = 24;
 inline constexpr std::size_t model_header_size = 28;
 
@@ -60,7 +63,7 @@ inline std::uint32_t model_checksum(std::string_view header, std::string_view pa
 }
 
 // The whole file for `net`. Throws bnorm::Error, before producing anything, if a layer is
-// not a built-in one.
+// neither built in nor registered (layer_registry.hpp).
 template <FileScalar T>
 std::string encode_model(const Sequential<T>& net) {
   ByteWriter payload;
@@ -68,7 +71,7 @@ std::string encode_model(const Sequential<T>& net) {
   LayerCodec<Sequential<T>>::encode(payload, net, "");
   ByteWriter file;
   file.raw(model_magic);
-  file.u32(model_format_version);
+  file.u32(holds_registered_layer(net) ? 2 : 1);
   file.u32(scalar_type_tag<T>);
   file.u64(payload.size());
   file.u32(model_checksum(file.bytes(), payload.bytes()));
@@ -141,6 +144,13 @@ Sequential<T> read_model(std::istream& in, const std::string& source) {
   Sequential<T> net = LayerCodec<Sequential<T>>::decode(reader, "", 1);
   reader.set_location("");
   if (!reader.at_end()) reader.fail(reader.remaining(), " bytes left over after the network");
+  // One encoding per network (the fuzzer saves what loads and compares the bytes): version 2
+  // exactly when a registered layer is present.
+  if ((version >= 2) != holds_registered_layer(net))
+    fail(source, ": format version ", version,
+         version >= 2 ? " but no registered layer (tag 10), which bnorm writes as version 1"
+                      : " holds a registered layer (tag 10), which needs version 2",
+         "; the file is corrupt");
   return net;
 }
 

@@ -11,8 +11,10 @@
 // Sequentials. The round trip is bit-exact, so eval outputs (and, Dropout's masks included,
 // training outputs) are identical after reloading. Not saved: gradients (every backward
 // overwrites them), buffers of the last forward, a BatchNorm's StatisticsSync hook, the
-// Sequential's set_input_gradient setting, optimizer state. Only built-in layers can be
-// saved: a layer type of your own makes save() throw a bnorm::Error that names it.
+// Sequential's set_input_gradient setting, optimizer state. A layer type of your own is
+// saved once registered (io/layer_registry.hpp: its constructor arguments and its whole
+// state through parameters(), buffers() and children()); an unregistered one makes save()
+// throw a bnorm::Error that names it.
 //
 // Errors: every problem throws bnorm::Error, saying what is wrong and where (the file, the
 // layer, the byte offset): a missing or unreadable file, a truncated one, a wrong magic
@@ -35,8 +37,10 @@
 #include "../model/sequential.hpp"
 #include "atomic_file.hpp"
 #include "layer_codec.hpp"
+#include "layer_registry.hpp"
 #include "little_endian.hpp"
 #include "model_format.hpp"
+#include "open_file.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -56,12 +60,7 @@ inline std::string model_file_source(const std::filesystem::path& path) {
 template <FileScalar T>
 Sequential<T> read_model_file(const std::filesystem::path& path) {
   const std::string source = model_file_source(path);
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) fail(source, ": no such file");
-  if (std::filesystem::is_directory(status)) fail(source, ": is a directory, not a file");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail(source, ": cannot be opened for reading (permissions?)");
+  std::ifstream file = open_for_reading(path, source + ": ");
   Sequential<T> net = read_model<T>(file, source);
   if (file.peek() != std::ifstream::traits_type::eof())
     fail(source, ": unexpected bytes after the end of the model (at byte ",

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/layer_ref.hpp"
 #include "../core/types.hpp"
 #include "../layers/batch_norm.hpp"
 #include "../layers/batch_norm_kernels.hpp"
@@ -48,16 +49,17 @@ AffineMap<T> eval_affine_map(const BatchNorm<T>& norm) {
 }
 
 // Appends the layers of `net` to `flat`, with nested Sequentials opened up and the layers
-// that are the identity in eval mode (Dropout, Identity) left out.
+// that are the identity in eval mode (Dropout, Identity) left out. The layer is only read:
+// children() is non-const because its references may write.
 template <class T>
 void flatten_for_inference(const Sequential<T>& net, Sequential<T>& flat) {
-  auto& source = const_cast<Sequential<T>&>(net);  // layer_if is non-const; nothing is changed
-  for (std::size_t i = 0; i < net.size(); ++i) {
-    if (auto* inner = source.template layer_if<Sequential<T>>(i)) {
+  auto children = const_cast<Sequential<T>&>(net).children();
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const LayerRef<T>& layer = children[i].layer;
+    if (auto* inner = layer.template as<Sequential<T>>())
       flatten_for_inference(*inner, flat);
-    } else if (!net.template holds<Dropout<T>>(i) && !net.template holds<Identity<T>>(i)) {
+    else if (!layer.template as<Dropout<T>>() && !layer.template as<Identity<T>>())
       flat.add_copy(net, i);
-    }
   }
 }
 
@@ -70,9 +72,14 @@ Dense<T> dense_with_bias(Index in, Index out) {
 }
 
 template <class T>
-bool foldable(Sequential<T>& net, std::size_t i) {
-  const auto* norm = net.template layer_if<BatchNorm<T>>(i);
-  return norm && norm->tracking();  // without running statistics eval uses the batch
+BatchNorm<T>* foldable(const std::vector<Child<T>>& layers, std::size_t i) {
+  if (i >= layers.size()) return nullptr;
+  auto* norm = layers[i].layer.template as<BatchNorm<T>>();
+  return norm && norm->tracking() ? norm : nullptr;  // without running statistics eval uses the batch
+}
+template <class T>
+Dense<T>* dense_at(const std::vector<Child<T>>& layers, std::size_t i) {
+  return i < layers.size() ? layers[i].layer.template as<Dense<T>>() : nullptr;
 }
 
 }  // namespace detail
@@ -82,19 +89,23 @@ bool foldable(Sequential<T>& net, std::size_t i) {
 // Sequentials are flattened and Dropout and Identity layers (the identity in eval mode) are
 // dropped. Throws bnorm::Error if a BatchNorm and its Dense neighbour disagree in size.
 // BatchNorms with no Dense neighbour, or without running statistics, are kept as they are.
+// Layers are found through the walker (core/layer_ref.hpp), so a subclass of Dense or
+// BatchNorm is folded as the layer it derives from. A layer of your own is copied whole, as
+// it is: its dataflow is its own, so the BatchNorms inside it are not folded (it must be
+// copyable).
 template <class T>
 Sequential<T> fold_batchnorm(const Sequential<T>& net) {
   using E = detail::FoldScalar<T>;
   Sequential<T> flat;
   detail::flatten_for_inference(net, flat);
   Sequential<T> folded;
+  const std::vector<Child<T>> layers = flat.children();
   for (std::size_t i = 0; i < flat.size(); ++i) {
-    auto* dense = flat.template layer_if<Dense<T>>(i);
-    const bool norm_after = dense && i + 1 < flat.size() && detail::foldable(flat, i + 1);
-    const bool norm_before = !norm_after && detail::foldable(flat, i) && i + 1 < flat.size() &&
-                             flat.template holds<Dense<T>>(i + 1);
+    Dense<T>* dense = detail::dense_at(layers, i);
+    const bool norm_after = dense && detail::foldable(layers, i + 1);
+    const bool norm_before = !norm_after && detail::foldable(layers, i) && detail::dense_at(layers, i + 1);
     if (norm_after) {  // Dense then BatchNorm: scale the rows of W, map the bias
-      const auto& norm = flat.template layer<BatchNorm<T>>(i + 1);
+      const auto& norm = *detail::foldable(layers, i + 1);
       detail::require(norm.features() == dense->out_features(), "fold_batchnorm: ",
                       norm.name(), " (layer ", i + 1, ") does not fit the ", dense->out_features(),
                       " outputs of ", dense->name(), " (layer ", i, ")");
@@ -107,8 +118,8 @@ Sequential<T> fold_batchnorm(const Sequential<T>& net) {
       folded.add(std::move(merged));
       ++i;
     } else if (norm_before) {  // BatchNorm then Dense: scale the columns of W, map the bias
-      const auto& norm = flat.template layer<BatchNorm<T>>(i);
-      Dense<T>& next = flat.template layer<Dense<T>>(i + 1);
+      const auto& norm = *detail::foldable(layers, i);
+      Dense<T>& next = *detail::dense_at(layers, i + 1);
       detail::require(norm.features() == next.in_features(), "fold_batchnorm: ", norm.name(),
                       " (layer ", i, ") does not fit the ", next.in_features(), " inputs of ",
                       next.name(), " (layer ", i + 1, ")");

@@ -9,9 +9,12 @@
 
 #include "../core/buffer.hpp"
 #include "../core/error.hpp"
+#include "../core/generator.hpp"
 #include "../core/layer.hpp"
+#include "../core/layer_ref.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
+#include "../layers/batch_norm.hpp"
 
 #include <cmath>
 #include <concepts>
@@ -34,8 +37,7 @@ class AnyLayer {
   virtual ~AnyLayer() = default;
   virtual const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) = 0;
   virtual const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) = 0;
-  virtual std::vector<Parameter<T>> parameters() = 0;
-  virtual std::vector<Buffer<T>> buffers() = 0;
+  virtual LayerRef<T> ref() = 0;
   virtual std::string name() const = 0;
   virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
   // The training settings of core/layer.hpp; a layer without them ignores them, and its
@@ -60,14 +62,7 @@ class LayerModel final : public AnyLayer<T> {
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) override {
     return layer_.backward(dy);
   }
-  std::vector<Parameter<T>> parameters() override {
-    if constexpr (HasParameters<L, T>) return layer_.parameters();
-    else return {};
-  }
-  std::vector<Buffer<T>> buffers() override {
-    if constexpr (HasBuffers<L, T>) return layer_.buffers();
-    else return {};
-  }
+  LayerRef<T> ref() override { return LayerRef<T>(layer_); }
   std::string name() const override {
     if constexpr (HasName<L>) return std::string(layer_.name());
     else return detail::type_name<L>();
@@ -122,52 +117,52 @@ class Sequential {
   Sequential(const Sequential& other)
       : input_gradient_needed_(other.input_gradient_needed_), check_finite_(other.check_finite_) {
     layers_.reserve(other.layers_.size());
-    for (const auto& layer : other.layers_) layers_.push_back(layer->clone());
-    outputs_.assign(layers_.size(), nullptr);
+    for (const auto& entry : other.layers_) layers_.push_back(make_entry(entry.layer->clone()));
     apply_input_gradient_setting();
   }
   Sequential& operator=(const Sequential& other) {
     if (this != &other) *this = Sequential(other);
     return *this;
   }
+  // Moving keeps every layer where it is on the heap, so Parameter views stay valid.
+  // Assigning destroys the old layers: views of them expire (core/parameter.hpp).
   Sequential(Sequential&&) noexcept = default;
   Sequential& operator=(Sequential&&) noexcept = default;
   ~Sequential() = default;
 
   // Appends a copy (or the moved-from value) of any type that meets the layer contract.
+  // Strong guarantee: if it throws (bad_alloc, the layer's copy), the network is unchanged.
   template <class L>
     requires Layer<std::remove_cvref_t<L>, T>
   Sequential& add(L&& layer) {
-    layers_.push_back(std::make_unique<detail::LayerModel<T, std::remove_cvref_t<L>>>(
-        std::forward<L>(layer)));
-    outputs_.push_back(nullptr);
-    apply_input_gradient_setting();
-    return *this;
+    return append(make_entry(std::make_unique<detail::LayerModel<T, std::remove_cvref_t<L>>>(
+        std::forward<L>(layer))));
   }
 
   // Appends a copy of layer `index` of `other` (any layer type, as it is now).
   Sequential& add_copy(const Sequential& other, std::size_t index) {
     other.check_index(index);
-    layers_.push_back(other.layers_[index]->clone());
-    outputs_.push_back(nullptr);
-    apply_input_gradient_setting();
-    return *this;
+    return append(make_entry(other.layers_[index].layer->clone()));
   }
 
+  // In Mode::train, a failure in any layer (a bad shape, a non-finite value caught by
+  // set_check_finite, bad_alloc) restores every buffer of every layer (running statistics,
+  // num_batches_tracked, Dropout streams) to its value before the call: the strong
+  // guarantee of the layer contract, for the whole network. The buffers are copied once
+  // per training forward into storage kept between calls (a few vectors per BatchNorm;
+  // nothing is allocated once sized).
   const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
     if (layers_.empty()) fail_empty();
     if (check_finite_) check_finite(x, "the network's input", "forward");
-    for (std::size_t i = 0; i < layers_.size(); ++i) outputs_[i] = nullptr;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      try {
-        outputs_[i] = i == 0 ? &layers_[i]->forward(x, mode)
-                             : &layers_[i]->forward(*outputs_[i - 1], mode);
-      } catch (const Error& error) {
-        rethrow_with_position(error, i);
-      }
-      if (check_finite_) check_finite(*outputs_[i], position(i) + " output", "forward");
+    if (mode == Mode::train && x.cols() == 0) join_statistics_sync_with_empty_batch();
+    if (mode == Mode::train) save_buffers();
+    try {
+      run_forward(x, mode);
+    } catch (...) {
+      if (mode == Mode::train) restore_buffers();
+      throw;
     }
-    return *outputs_.back();
+    return *layers_.back().output;
   }
 
   // Runs layer `index` alone (for tools that walk the network layer by layer).
@@ -175,7 +170,7 @@ class Sequential {
                                  Mode mode) {
     check_index(index);
     try {
-      return layers_[index]->forward(x, mode);
+      return layers_[index].layer->forward(x, mode);
     } catch (const Error& error) {
       rethrow_with_position(error, index);
     }
@@ -185,8 +180,9 @@ class Sequential {
   // without a copy. Valid until the next forward.
   const Matrix<T>& layer_output(std::size_t index) const {
     check_index(index);
-    if (!outputs_[index]) fail("Sequential: layer ", index, " has no output; run forward first");
-    return *outputs_[index];
+    if (!layers_[index].output)
+      fail("Sequential: layer ", index, " has no output; run forward first");
+    return *layers_[index].output;
   }
 
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
@@ -195,14 +191,14 @@ class Sequential {
     const Matrix<T>* current = nullptr;
     for (std::size_t i = layers_.size(); i-- > 0;) {
       try {
-        current = i + 1 == layers_.size() ? &layers_[i]->backward(dy)
-                                          : &layers_[i]->backward(*current);
+        current = i + 1 == layers_.size() ? &layers_[i].layer->backward(dy)
+                                          : &layers_[i].layer->backward(*current);
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
       if (check_finite_) {
         check_finite(*current, position(i) + " input gradient", "backward");
-        for (auto& parameter : layers_[i]->parameters())
+        for (auto& parameter : named_parameters(layers_[i].layer->ref()))
           check_finite(parameter.grad(), position(i) + " gradient of " + parameter.name(),
                        "backward");
       }
@@ -217,27 +213,37 @@ class Sequential {
   void set_check_finite(bool enabled) { check_finite_ = enabled; }
   bool check_finite_enabled() const { return check_finite_; }
 
-  // Every parameter in layer order, named as PyTorch's state_dict keys ("0.weight").
-  std::vector<Parameter<T>> parameters() {
-    std::vector<Parameter<T>> list;
+  // The layers, named "0", "1", ... (core/layer_ref.hpp): the tools' way in.
+  std::vector<Child<T>> children() {
+    buffer_snapshot_valid_ = false;  // the caller may restructure a nested network
+    std::vector<Child<T>> list;
+    list.reserve(layers_.size());
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      for (auto& parameter : layers_[i]->parameters()) {
-        parameter.prefix_name(std::to_string(i));
-        list.push_back(std::move(parameter));
-      }
+      list.push_back({std::to_string(i), layers_[i].layer->ref()});
     return list;
   }
 
-  // Every buffer in layer order, named as PyTorch's state_dict keys ("1.running_mean").
-  std::vector<Buffer<T>> buffers() {
-    std::vector<Buffer<T>> list;
-    for (std::size_t i = 0; i < layers_.size(); ++i)
-      for (auto& buffer : layers_[i]->buffers()) {
-        buffer.prefix_name(std::to_string(i));
-        list.push_back(std::move(buffer));
+  // Every parameter of the whole tree in layer order, named as PyTorch's state_dict keys
+  // ("0.weight", "3.1.weight" in a nested network, "2.norm.bias" in a user's layer). Each
+  // view knows whether its layer still lives (core/parameter.hpp).
+  std::vector<Parameter<T>> parameters() {
+    std::vector<Parameter<T>> list;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const LayerRef<T> layer = layers_[i].layer->ref();
+      // A nested Sequential's own views carry its layers' liveness, which outlive ours.
+      Sequential* inner = layer.template as<Sequential>();
+      for (auto& parameter : inner ? inner->parameters() : named_parameters(layer)) {
+        parameter.prefix_name(std::to_string(i));
+        parameter.set_owner(layers_[i].liveness);
+        list.push_back(std::move(parameter));
       }
+    }
     return list;
   }
+
+  // Every buffer of the whole tree in layer order, named as PyTorch's state_dict keys
+  // ("1.running_mean").
+  std::vector<Buffer<T>> buffers() { return named_buffers(LayerRef<T>(*this)); }
 
   // With false, the first layer skips dLoss/dx (wasted work in training) when it can, and
   // backward then returns an empty matrix. On by default, as the layer contract requires.
@@ -264,44 +270,126 @@ class Sequential {
   std::size_t size() const { return layers_.size(); }
   bool empty() const { return layers_.empty(); }
 
-  // The layer at `index`, as its concrete type: net.layer<BatchNorm<float>>(1).
+  // The layer at `index`, as its exact type: net.layer<BatchNorm<float>>(1).
   template <class L>
   L& layer(std::size_t index) {
     if (L* found = layer_if<L>(index)) return *found;
-    fail("Sequential: layer ", index, " is ", layers_[index]->name(), ", not the requested ",
-         detail::type_name<L>());
+    fail("Sequential: layer ", index, " is ", layers_[index].layer->name(),
+         ", not the requested ", detail::type_name<L>());
   }
   template <class L>
   const L& layer(std::size_t index) const {
     return const_cast<Sequential&>(*this).template layer<L>(index);
   }
-  // nullptr if layer `index` is not an L; Error if there is no such layer.
+  // nullptr if layer `index` is not exactly an L; Error if there is no such layer. Tools
+  // that should also find subclasses use children() and LayerRef::as.
   template <class L>
   L* layer_if(std::size_t index) {
     check_index(index);
-    if (layers_[index]->type() != typeid(L)) return nullptr;
-    return static_cast<L*>(layers_[index]->address());
+    if (layers_[index].layer->type() != typeid(L)) return nullptr;
+    buffer_snapshot_valid_ = false;  // the caller may restructure a nested network
+    return static_cast<L*>(layers_[index].layer->address());
   }
   template <class L>
   bool holds(std::size_t index) const {
     check_index(index);
-    return layers_[index]->type() == typeid(L);
+    return layers_[index].layer->type() == typeid(L);
   }
 
   std::string layer_name(std::size_t index) const {
     check_index(index);
-    return layers_[index]->name();
+    return layers_[index].layer->name();
   }
 
   std::string name() const {
     std::ostringstream text;
     text << "Sequential(";
-    for (std::size_t i = 0; i < layers_.size(); ++i) text << (i ? ", " : "") << layers_[i]->name();
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      text << (i ? ", " : "") << layers_[i].layer->name();
     text << ")";
     return text.str();
   }
 
  private:
+  // A layer, a token that lives exactly as long as it (Parameter views watch it), and its
+  // output in the last forward. One vector of these keeps them in step.
+  struct Entry {
+    std::unique_ptr<detail::AnyLayer<T>> layer;
+    std::shared_ptr<const void> liveness;
+    const Matrix<T>* output = nullptr;
+  };
+  // A buffer's value before the current training forward.
+  struct SavedBuffer {
+    Buffer<T> view;
+    Matrix<T> values;
+    long long counter = 0;
+    Generator::State generator;
+  };
+
+  static Entry make_entry(std::unique_ptr<detail::AnyLayer<T>> layer) {
+    return Entry{std::move(layer), std::make_shared<const char>('\0'), nullptr};
+  }
+  Sequential& append(Entry entry) {
+    layers_.push_back(std::move(entry));  // strong: Entry's move cannot throw
+    buffer_snapshot_valid_ = false;
+    apply_input_gradient_setting();
+    return *this;
+  }
+
+  void run_forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+    for (auto& entry : layers_) entry.output = nullptr;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      try {
+        layers_[i].output = i == 0 ? &layers_[i].layer->forward(x, mode)
+                                   : &layers_[i].layer->forward(*layers_[i - 1].output, mode);
+      } catch (const Error& error) {
+        rethrow_with_position(error, i);
+      }
+      if (check_finite_) check_finite(*layers_[i].output, position(i) + " output", "forward");
+    }
+  }
+
+  // Data-parallel training: a process whose local batch is empty would throw in its first
+  // layer while the others wait in their first synchronized BatchNorm's collective call, for
+  // ever. It makes that call itself, with no examples, so that every process learns of the
+  // empty batch there and all throw the same bnorm::Error (distributed/mpi_statistics_sync.hpp).
+  void join_statistics_sync_with_empty_batch() {
+    BatchNorm<T>* first = nullptr;
+    for_each_layer(LayerRef<T>(*this), [&](const std::string&, const LayerRef<T>& layer) {
+      auto* norm = layer.template as<BatchNorm<T>>();
+      if (!first && norm && norm->statistics_sync()) first = norm;
+    });
+    if (!first) return;
+    Vector<T> mean = Vector<T>::Zero(first->features()), m2 = Vector<T>::Zero(first->features());
+    first->statistics_sync()->merge_moments(T(0), mean, m2);
+  }
+
+  // The views are taken once (and again after the layers may have changed), so the
+  // steady-state step allocates nothing.
+  void save_buffers() {
+    if (!buffer_snapshot_valid_) {
+      saved_buffers_.clear();
+      for (Buffer<T>& view : buffers()) saved_buffers_.push_back(SavedBuffer{std::move(view), {}, 0, {}});
+      buffer_snapshot_valid_ = true;
+    }
+    for (SavedBuffer& saved : saved_buffers_) {
+      switch (saved.view.kind()) {
+        case BufferKind::values: saved.values = saved.view.values(); break;
+        case BufferKind::counter: saved.counter = saved.view.counter(); break;
+        case BufferKind::generator: saved.generator = saved.view.generator().state(); break;
+      }
+    }
+  }
+  void restore_buffers() noexcept {
+    for (SavedBuffer& saved : saved_buffers_) {
+      switch (saved.view.kind()) {
+        case BufferKind::values: saved.view.values() = saved.values; break;
+        case BufferKind::counter: saved.view.counter() = saved.counter; break;
+        case BufferKind::generator: saved.view.generator().set_state(saved.generator); break;
+      }
+    }
+  }
+
   template <class... Parts>
   [[noreturn]] static void fail(const Parts&... parts) {
     detail::fail(parts...);
@@ -315,7 +403,7 @@ class Sequential {
 
   std::string position(std::size_t index) const {
     return "layer " + std::to_string(index) + " of " + std::to_string(layers_.size()) + " (" +
-           layers_[index]->name() + ")";
+           layers_[index].layer->name() + ")";
   }
 
   [[noreturn]] void rethrow_with_position(const Error& error, std::size_t index) const {
@@ -347,11 +435,14 @@ class Sequential {
 
   void apply_input_gradient_setting() {
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      layers_[i]->set_input_gradient(i != 0 || input_gradient_needed_);
+      layers_[i].layer->set_input_gradient(i != 0 || input_gradient_needed_);
   }
 
-  std::vector<std::unique_ptr<detail::AnyLayer<T>>> layers_;
-  std::vector<const Matrix<T>*> outputs_;  // of the last forward, per layer
+  std::vector<Entry> layers_;
+  std::vector<SavedBuffer> saved_buffers_;  // training forward's copy; views of layers_
+  // Cleared wherever the layers may change (add, children(), layer<L>(), even through the
+  // const overload's delegation): a cache of the views, not part of the network's value.
+  mutable bool buffer_snapshot_valid_ = false;
   bool input_gradient_needed_ = true;
   bool check_finite_ = false;
 };

@@ -54,6 +54,7 @@ class OptimizerBase {
   // the parameter through memory once: each chunk stays in L1 between its statements.
   template <class Update>
   void for_each_chunk(Update&& update) {
+    require_live_parameters();
     constexpr Index chunk = 2048;
     using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
@@ -66,6 +67,15 @@ class OptimizerBase {
         update(value, grad, i, first, count);
       }
     }
+  }
+
+  // A step on views of a destroyed network would write freed memory (core/parameter.hpp).
+  void require_live_parameters() const {
+    for (const auto& parameter : parameters_)
+      if (parameter.expired())
+        fail("optimizer step: parameter '", parameter.name(), "' belongs to a network that was ",
+             "destroyed or assigned to (e.g. net = bnorm::load<T>(file)) after this optimizer ",
+             "was built; build the optimizer again on net.parameters(), or use bnorm::load_into");
   }
 
   // Slot `slot` of parameter i, elements [first, first + count), as a 1-D array.
