@@ -3,9 +3,9 @@
 # UndefinedBehaviorSanitizer, in its own build folder, and runs it. Any report fails the run:
 # -fno-sanitize-recover=all makes every UBSan finding fatal. Installs what is missing.
 #
-# Built with clang++-14 at -O0 with line tables (-g1): it compiles a test in a quarter of the
-# CPU time g++ -O1 -g takes with the same sanitizers (scripts/suite-timings.md), and it is a
-# second compiler over the tests, which the unit stage builds with g++.
+# Built with clang++-14 at -O0 with line tables (-g1): with the same sanitizers it compiles a
+# test in far less CPU time than g++ -O1 -g (measure with scripts/compile-cost.sh), and it is
+# a second compiler over the tests, which the unit stage builds with g++.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh clang-14 libclang-rt-14-dev
