@@ -15,7 +15,8 @@ configurations=(
   "unit before|g++|-O2 -g"
   "unit now|g++|-O0"
   "asan before|g++|-O1 -g $sanitizers"
-  "asan now|clang++-14|-O0 -g1 $sanitizers"
+  "asan now|g++|-O0 -g1 $sanitizers"
+  "asan, clang|clang++-14|-O0 -g1 $sanitizers"
 )
 printf 'configuration\tcompiler\tflags\tfile\tuser_seconds\tsys_seconds\twall_seconds\n'
 for entry in "${configurations[@]}"; do

@@ -3,8 +3,8 @@
 #   1. unit    the test suite (g++, -O0 with assertions on), with the MPI tests on 1, 2 and 3
 #              processes and the distributed example on 1 vs 2
 #   2. smoke   the quick mode of every example on real Fashion-MNIST (scripts/smoke-examples.sh)
-#   3. asan    the test suite again under Address- and UndefinedBehaviorSanitizer, built with
-#              clang++-14 (scripts/test-sanitizers.sh)
+#   3. asan    the test suite again under Address- and UndefinedBehaviorSanitizer, -O0 -g1
+#              (scripts/test-sanitizers.sh)
 #   4. fuzz    the model loader under libFuzzer for BNORM_FUZZ_SECONDS (60) s (scripts/fuzz.sh)
 # and, only when asked for, `faults`: deliberate faults the unit tests must catch
 # (scripts/fault-check.sh; it builds the suite once per fault).
