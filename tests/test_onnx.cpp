@@ -1,3 +1,4 @@
+// bnorm-test-needs: bnorm::onnx
 // Tests of bnorm/onnx.hpp (io/onnx_import.hpp, io/onnx_export.hpp, io/onnx_values.hpp):
 // PyTorch's exports (tests/reference/make_onnx.py) for every operator, opset 9..17, float
 // and double; the export checked by ONNX's checker and an evaluation of the operator specs

@@ -50,7 +50,6 @@ TEST_CASE("SGD: plain, weight decay, momentum, dampening, Nesterov") {
     sgd.step();
     CHECK(toy.value(0) == doctest::Approx(1.0 - 0.1 * (0.5 + 0.9 * 0.5)));
   }
-  CHECK(true);
 }
 
 TEST_CASE("Adam's bias correction advances once per step for every parameter") {

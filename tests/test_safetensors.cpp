@@ -1,3 +1,4 @@
+// bnorm-test-needs: bnorm::safetensors
 // load_safetensors and save_safetensors (safetensors.hpp) and the format's parser
 // (io/safetensors_format.hpp): PyTorch's eval outputs from PyTorch's files
 // (tests/reference/make_safetensors.py), half-precision conversion, the round trip, the
