@@ -3,7 +3,8 @@
 # machine lacks. Run as root (or with sudo available).
 set -euo pipefail
 packages=(cmake g++ make libeigen3-dev doctest-dev libbenchmark-dev libcli11-dev zlib1g-dev
-          dataset-fashion-mnist libonnx-dev libprotobuf-dev "$@")
+          dataset-fashion-mnist libonnx-dev libprotobuf-dev
+          nlohmann-json3-dev "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
