@@ -25,6 +25,7 @@ TEST_CASE("buffers are PyTorch's state_dict buffers, named and ordered as nn.Seq
                                  "3.0.num_batches_tracked", "3.1.generator"});
   auto buffers = net.buffers();
   CHECK(buffers[0].kind() == BufferKind::values);
+  CHECK(buffers[0].dimensions() == 1);  // a vector: PyTorch's shape [2], not [2, 1]
   CHECK(buffers[2].kind() == BufferKind::counter);
   CHECK(buffers[6].kind() == BufferKind::generator);
   CHECK(buffers[2].in_state_dict());

@@ -224,3 +224,11 @@ TEST_CASE("Dense with keep_for_backward differentiates an eval forward") {
   CHECK(check.max_error < 1e-8);
   CHECK(check.entries_checked > 0);
 }
+
+TEST_CASE("Dense's weight is 2-D even with one input, its bias 1-D, as Linear's tensors") {
+  Dense<double> dense(1, 3);
+  const auto parameters = dense.parameters();
+  CHECK(parameters[0].dimensions() == 2);  // [3, 1], like Linear(1, 3).weight
+  CHECK(parameters[0].cols() == 1);
+  CHECK(parameters[1].dimensions() == 1);  // [3]
+}

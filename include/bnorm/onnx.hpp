@@ -29,6 +29,7 @@
 
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/open_file.hpp"
 #include "io/onnx_export.hpp"
 #include "io/onnx_import.hpp"
 #include "model/sequential.hpp"
@@ -73,14 +74,7 @@ Sequential<T> onnx_model_to_network(const onnx::ModelProto& model, const std::st
 template <class T>
 Sequential<T> load_onnx(const std::filesystem::path& path) {
   const std::string source = detail::onnx_file_source(path);
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) detail::fail(source, ": no such file");
-  if (std::filesystem::is_directory(status)) detail::fail(source, ": is a directory, not a file");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) detail::fail(source, ": cannot be opened for reading (permissions?)");
-  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  if (file.bad()) detail::fail(source, ": reading failed");
+  const std::string bytes = detail::read_whole_file(path, source + ": ");
   return detail::onnx_model_to_network<T>(detail::parse_onnx_model(bytes, source), source);
 }
 

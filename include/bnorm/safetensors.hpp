@@ -8,10 +8,10 @@
 //   bnorm::save_safetensors(net, "trained.safetensors");   // model.load_state_dict() reads it
 //
 // Keys and shapes are PyTorch's: the names of net.parameters() and of net.buffers() that are
-// in_state_dict() ("0.weight", "1.bias", "1.running_mean", "1.num_batches_tracked"). A Dense
-// weight (out x in, as Linear.weight) is the 2-D tensor [out, in]; any other n x 1 parameter
-// or buffer (biases, BatchNorm's weight and bias, running statistics) the 1-D tensor [n], and
-// an m x k one (k > 1) the 2-D tensor [m, k]; num_batches_tracked is an I64 scalar (shape []).
+// in_state_dict() ("0.weight", "1.bias", "1.running_mean", "1.num_batches_tracked"). A view's
+// dimensions() is the tensor's rank: a Dense weight (out x in, as Linear.weight, even with one
+// input) is the 2-D tensor [out, in]; a vector (biases, BatchNorm's weight and bias, running
+// statistics) the 1-D tensor [n]; num_batches_tracked is an I64 scalar (shape []).
 // The data are row-major, so a weight is transposed from Eigen's column-major storage on the
 // way in and out.
 //
@@ -30,9 +30,9 @@
 #pragma once
 
 #include "core/error.hpp"
-#include "layers/dense.hpp"
 #include "model/sequential.hpp"
 #include "io/atomic_file.hpp"
+#include "io/open_file.hpp"
 #include "io/little_endian.hpp"
 #include "io/safetensors_format.hpp"
 
@@ -58,33 +58,16 @@ struct StateDictEntry {
   long long* counter = nullptr;      // null for values
 };
 
-// The keys of the network's Dense weights, found through nested Sequentials. A Dense weight
-// with one input (Linear(1, n).weight, shape [n, 1]) is an n x 1 matrix, as BatchNorm's
-// weight (shape [n]) is: the views alone cannot tell these apart, so this one layer type is
-// recognised by name.
-template <class T>
-void collect_dense_weight_keys(Sequential<T>& net, const std::string& prefix,
-                               std::set<std::string>& keys) {
-  for (std::size_t i = 0; i < net.size(); ++i) {
-    const std::string position = prefix + std::to_string(i);
-    if (net.template holds<Dense<T>>(i)) keys.insert(position + ".weight");
-    else if (auto* inner = net.template layer_if<Sequential<T>>(i))
-      collect_dense_weight_keys(*inner, position + ".", keys);
-  }
-}
-
 template <class T>
 std::vector<StateDictEntry<T>> state_dict_entries(Sequential<T>& net) {
-  std::set<std::string> dense_weights;
-  collect_dense_weight_keys(net, "", dense_weights);
-  const auto shape_of = [&](const std::string& key, Index rows, Index cols) {
-    if (cols == 1 && !dense_weights.count(key)) return std::vector<std::uint64_t>{std::uint64_t(rows)};
+  const auto shape_of = [](int dimensions, Index rows, Index cols) {
+    if (dimensions == 1) return std::vector<std::uint64_t>{std::uint64_t(rows)};
     return std::vector<std::uint64_t>{std::uint64_t(rows), std::uint64_t(cols)};
   };
   std::vector<StateDictEntry<T>> entries;
   for (auto& parameter : net.parameters()) {
     auto& value = parameter.value();
-    entries.push_back({parameter.name(), shape_of(parameter.name(), value.rows(), value.cols()),
+    entries.push_back({parameter.name(), shape_of(parameter.dimensions(), value.rows(), value.cols()),
                        value.data(), value.rows(), value.cols(), nullptr});
   }
   for (auto& buffer : net.buffers()) {
@@ -93,7 +76,7 @@ std::vector<StateDictEntry<T>> state_dict_entries(Sequential<T>& net) {
       entries.push_back({buffer.name(), {}, nullptr, 0, 0, &buffer.counter()});
     } else {
       auto& values = buffer.values();
-      entries.push_back({buffer.name(), shape_of(buffer.name(), values.rows(), values.cols()),
+      entries.push_back({buffer.name(), shape_of(buffer.dimensions(), values.rows(), values.cols()),
                          values.data(), values.rows(), values.cols(), nullptr});
     }
   }
@@ -102,18 +85,6 @@ std::vector<StateDictEntry<T>> state_dict_entries(Sequential<T>& net) {
 
 inline std::string safetensors_source(const std::filesystem::path& path) {
   return "safetensors file '" + path.string() + "'";
-}
-
-inline std::string read_whole_file(const std::filesystem::path& path, const std::string& source) {
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) fail(source, ": no such file");
-  if (std::filesystem::is_directory(status)) fail(source, ": is a directory, not a file");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail(source, ": cannot be opened for reading (permissions?)");
-  std::string bytes(std::istreambuf_iterator<char>(file), {});
-  if (file.bad()) fail(source, ": reading failed");
-  return bytes;
 }
 
 // A values tensor decoded into a rows x cols matrix: element (r, c) is the file's element
@@ -216,7 +187,7 @@ std::string encode_state_dict(const Sequential<T>& net) {
 template <FileScalar T>
 void load_safetensors(Sequential<T>& net, const std::filesystem::path& path) {
   const std::string source = detail::safetensors_source(path);
-  detail::load_safetensors_bytes(net, detail::read_whole_file(path, source), source);
+  detail::load_safetensors_bytes(net, detail::read_whole_file(path, source + ": "), source);
 }
 
 // Writes PyTorch's state_dict of the equivalent nn.Sequential to `path`, atomically.

@@ -30,7 +30,9 @@ class Buffer {
       : name_(std::move(name)), kind_(BufferKind::values), values_(values, rows, cols) {}
   template <class Derived>
   Buffer(std::string name, Eigen::PlainObjectBase<Derived>& values)
-      : Buffer(std::move(name), values.data(), values.rows(), values.cols()) {}
+      : Buffer(std::move(name), values.data(), values.rows(), values.cols()) {
+    dimensions_ = Derived::ColsAtCompileTime == 1 ? 1 : 2;
+  }
   Buffer(std::string name, long long& counter)
       : name_(std::move(name)), kind_(BufferKind::counter), values_(nullptr, 0, 0),
         counter_(&counter) {}
@@ -42,7 +44,9 @@ class Buffer {
   // PyTorch's state_dict holds values and counters, not random streams.
   bool in_state_dict() const { return kind_ != BufferKind::generator; }
 
-  // Requires kind() == values.
+  // Requires kind() == values. dimensions(): PyTorch's tensor rank, 1 for a layer's Vector
+  // (running_mean), 2 for a Matrix.
+  int dimensions() const { return dimensions_; }
   Map& values() { return values_; }
   const Map& values() const { return values_; }
   // Requires kind() == counter.
@@ -62,6 +66,7 @@ class Buffer {
   Map values_;
   long long* counter_ = nullptr;
   Generator* generator_ = nullptr;
+  int dimensions_ = 2;
 };
 
 }  // namespace bnorm

@@ -33,7 +33,9 @@ class Parameter {
   Parameter(std::string name, Eigen::PlainObjectBase<Value>& value,
             Eigen::PlainObjectBase<Grad>& grad, bool* trainable = nullptr)
       : Parameter(std::move(name), value.data(), grad.data(), value.rows(), value.cols(),
-                  trainable) {}
+                  trainable) {
+    dimensions_ = Value::ColsAtCompileTime == 1 ? 1 : 2;
+  }
 
   Map& value() { return value_; }
   const Map& value() const { return value_; }
@@ -43,6 +45,9 @@ class Parameter {
   Index rows() const { return value_.rows(); }
   Index cols() const { return value_.cols(); }
   Index size() const { return value_.size(); }
+  // PyTorch's tensor rank: 1 for a layer's Vector (a bias, gamma), 2 for a Matrix (a weight,
+  // even one with a single column).
+  int dimensions() const { return dimensions_; }
 
   // PyTorch's state_dict key: "weight" or "bias" for a layer, "3.weight" inside a Sequential.
   const std::string& name() const { return name_; }
@@ -70,6 +75,7 @@ class Parameter {
   Map value_;
   Map grad_;
   bool* trainable_;
+  int dimensions_ = 2;
   std::weak_ptr<const void> owner_;
   bool owned_ = false;
 };

@@ -1,9 +1,10 @@
 // Opt-in parallelism. Compiled with OpenMP (link the CMake target bnorm::openmp), bnorm
-// splits BatchNorm's loops over features across threads and Eigen runs its matrix products
-// on them; without OpenMP everything runs on the calling thread and these are no-ops.
+// splits BatchNorm's loops over features across threads, and its matrix products
+// (core/gemm.hpp) split their columns among them; without OpenMP everything runs on the
+// calling thread and these are no-ops.
 //
 // Results do not depend on the thread count: every feature is reduced by one thread in a
-// fixed order, and Eigen's parallel product gives each thread its own block of the result.
+// fixed order, and each thread of a product computes its own columns with the same kernel.
 #pragma once
 
 #include "error.hpp"

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 
@@ -22,6 +23,15 @@ inline std::ifstream open_for_reading(const std::filesystem::path& path, const s
   std::ifstream file(path, std::ios::binary);
   if (!file) fail(context, "cannot be opened for reading (permissions?)");
   return file;
+}
+
+// The whole file, for formats parsed from memory (safetensors, ONNX); the same checks and
+// words as open_for_reading, and "reading failed" on an I/O error.
+inline std::string read_whole_file(const std::filesystem::path& path, const std::string& context) {
+  std::ifstream file = open_for_reading(path, context);
+  std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  if (file.bad()) fail(context, "reading failed");
+  return bytes;
 }
 
 }  // namespace bnorm::detail

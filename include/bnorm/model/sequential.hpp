@@ -84,7 +84,7 @@ class LayerModel final : public AnyLayer<T> {
   }
   void zero_grad() override {
     if constexpr (HasTrainingSettings<L>) layer_.zero_grad();
-    else for (auto& parameter : parameters()) parameter.grad().setZero();
+    else for (auto& parameter : named_parameters(ref())) parameter.grad().setZero();
   }
   std::unique_ptr<AnyLayer<T>> clone() const override {
     if constexpr (std::copy_constructible<L>) return std::make_unique<LayerModel>(layer_);
@@ -257,14 +257,14 @@ class Sequential {
   // user's type lacks them and `enabled` is true.
   void set_accumulate_gradients(bool enabled) {
     check_training_settings(enabled, "set_accumulate_gradients", true);
-    for (auto& layer : layers_) layer->set_accumulate_gradients(enabled);
+    for (auto& entry : layers_) entry.layer->set_accumulate_gradients(enabled);
   }
   void set_keep_for_backward(bool enabled) {
     check_training_settings(enabled, "set_keep_for_backward", false);
-    for (auto& layer : layers_) layer->set_keep_for_backward(enabled);
+    for (auto& entry : layers_) entry.layer->set_keep_for_backward(enabled);
   }
   void zero_grad() {
-    for (auto& layer : layers_) layer->zero_grad();
+    for (auto& entry : layers_) entry.layer->zero_grad();
   }
 
   std::size_t size() const { return layers_.size(); }
@@ -426,8 +426,8 @@ class Sequential {
   void check_training_settings(bool enabled, const char* setting, bool only_with_parameters) {
     if (!enabled) return;
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      if (!layers_[i]->has_training_settings() &&
-          !(only_with_parameters && layers_[i]->parameters().empty()))
+      if (!layers_[i].layer->has_training_settings() &&
+          !(only_with_parameters && named_parameters(layers_[i].layer->ref()).empty()))
         fail("Sequential: ", setting, "(true) needs every layer to support it; ", position(i),
              " has no set_accumulate_gradients, set_keep_for_backward and zero_grad "
              "(core/layer.hpp)");
