@@ -24,6 +24,11 @@ class AdamW : public detail::AdamBase<T, AdamWOptions<T>> {
  public:
   explicit AdamW(std::vector<Parameter<T>> parameters, AdamWOptions<T> options = {})
       : detail::AdamBase<T, AdamWOptions<T>>(std::move(parameters), options, "AdamW") {}
+  // A braced list, `{}` included, means parameters, not groups.
+  AdamW(std::initializer_list<Parameter<T>> parameters, AdamWOptions<T> options = {})
+      : AdamW(std::vector<Parameter<T>>(parameters), options) {}
+  explicit AdamW(std::vector<ParameterGroup<T>> groups, AdamWOptions<T> options = {})
+      : detail::AdamBase<T, AdamWOptions<T>>(std::move(groups), options, "AdamW") {}
   void step() { this->adam_step(true); }
 };
 
