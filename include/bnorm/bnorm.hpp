@@ -43,5 +43,9 @@
 
 #include "optim/adam.hpp"
 #include "optim/adamw.hpp"
+#include "optim/clip_grad.hpp"
+#include "optim/parameter_group.hpp"
 #include "optim/rmsprop.hpp"
+#include "optim/scheduler.hpp"
+#include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
