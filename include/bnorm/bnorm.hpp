@@ -15,6 +15,7 @@
 #include "data/mini_batches.hpp"
 
 #include "io/atomic_file.hpp"
+#include "io/checkpoint.hpp"
 #include "io/crc32c.hpp"
 #include "io/layer_codec.hpp"
 #include "io/little_endian.hpp"

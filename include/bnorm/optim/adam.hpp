@@ -25,9 +25,30 @@ struct AdamOptions {
 
 namespace detail {
 
+// The options of Adam and AdamW as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class Options>
+void visit_adam_options(Visitor& visit, Options& options) {
+  visit.number("lr", options.lr);
+  visit.number("beta1", options.beta1);
+  visit.number("beta2", options.beta2);
+  visit.number("eps", options.eps);
+  visit.number("weight_decay", options.weight_decay);
+  visit.flag("amsgrad", options.amsgrad);
+}
+
 // Adam and AdamW differ only in where the weight decay enters (and its default).
 template <class T, class Options>
 class AdamBase : public GroupedOptimizer<T, Options> {
+ public:
+  // Checkpoints (io/checkpoint.hpp).
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the first moments", first_moments_);
+    this->visit_slots(visit, "the second moments", second_moments_);
+    this->visit_slots(visit, "the largest second moments (amsgrad)", max_second_moments_);
+  }
+
  protected:
   // Parameters: a std::vector of Parameter<T> or of ParameterGroup<T>.
   template <class Parameters>
@@ -94,6 +115,11 @@ class AdamBase : public GroupedOptimizer<T, Options> {
 
 }  // namespace detail
 
+template <class Visitor, class T>
+void visit_options(Visitor& visit, AdamOptions<T>& options) {
+  detail::visit_adam_options(visit, options);
+}
+
 template <class T>
 class Adam : public detail::AdamBase<T, AdamOptions<T>> {
  public:
@@ -105,6 +131,8 @@ class Adam : public detail::AdamBase<T, AdamOptions<T>> {
   explicit Adam(std::vector<ParameterGroup<T>> groups, AdamOptions<T> options = {})
       : detail::AdamBase<T, AdamOptions<T>>(std::move(groups), options, "Adam") {}
   void step() { this->adam_step(false); }
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "Adam<float>" : "Adam<double>";
 };
 
 }  // namespace bnorm

@@ -146,6 +146,23 @@ class GroupedOptimizer : public OptimizerBase<T> {
     }
   }
 
+  // What every optimizer's checkpoint holds (io/checkpoint.hpp) before its state slots: the
+  // group structure (checked), the step count and every group's options (restored).
+  template <class Visitor>
+  void visit_groups(Visitor& visit) {
+    visit.count("the number of parameter groups", this->group_count());
+    for (std::size_t group = 0; group < this->group_count(); ++group)
+      visit.count("the number of parameters in a group",
+                  this->group_ends_[group] - this->group_begin(group));
+    visit.integer("the step count", this->step_count_);
+    for (auto& options : group_options_) visit_options(visit, options);
+  }
+  template <class Visitor>
+  static void visit_slots(Visitor& visit, std::string_view what, std::vector<Matrix<T>>& slots) {
+    visit.count(what, slots.size());
+    for (auto& slot : slots) visit.matrix(what, slot);
+  }
+
   std::vector<Options> group_options_;
   std::string_view owner_;
 };

@@ -23,6 +23,17 @@ struct RMSpropOptions {
   bool centered = false;
 };
 
+// The options as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class T>
+void visit_options(Visitor& visit, RMSpropOptions<T>& options) {
+  visit.number("lr", options.lr);
+  visit.number("alpha", options.alpha);
+  visit.number("eps", options.eps);
+  visit.number("weight_decay", options.weight_decay);
+  visit.number("momentum", options.momentum);
+  visit.flag("centered", options.centered);
+}
+
 template <class T>
 class RMSprop : public detail::GroupedOptimizer<T, RMSpropOptions<T>> {
   using Base = detail::GroupedOptimizer<T, RMSpropOptions<T>>;
@@ -43,6 +54,17 @@ class RMSprop : public detail::GroupedOptimizer<T, RMSpropOptions<T>> {
   void step() {
     for (std::size_t group = 0; group < this->group_count(); ++group) step_group(group);
     ++this->step_count_;
+  }
+
+  // Checkpoints (io/checkpoint.hpp).
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "RMSprop<float>" : "RMSprop<double>";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the square averages", square_averages_);
+    this->visit_slots(visit, "the gradient averages", gradient_averages_);
+    this->visit_slots(visit, "the momentum buffers", buffers_);
   }
 
  private:

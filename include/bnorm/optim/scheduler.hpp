@@ -132,6 +132,15 @@ class LRSchedulerBase {
     }
   }
 
+  // The progress every scheduler's checkpoint holds (io/checkpoint.hpp).
+  template <class Visitor>
+  void visit_progress(Visitor& visit) {
+    visit.count("the number of parameter groups", base_lrs_.size());
+    for (auto& lr : base_lrs_) visit.number("a base learning rate", lr);
+    for (auto& lr : last_lrs_) visit.number("a last learning rate", lr);
+    visit.integer("last_epoch", last_epoch_);
+  }
+
   static void check_finite(std::string_view owner, std::string_view what, double value) {
     require(std::isfinite(value), owner, ": ", what, " must be finite, got ", value);
   }

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <string_view>
 #include <vector>
 
 namespace bnorm {
@@ -47,6 +48,15 @@ class StepLR : public detail::LRSchedulerBase {
   }
 
   const StepLROptions& options() const { return options_; }
+
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "StepLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    visit.constant("step_size", options_.step_size);
+    visit.constant("gamma", options_.gamma);
+    visit_progress(visit);
+  }
 
  private:
   StepLROptions options_;
@@ -77,6 +87,16 @@ class MultiStepLR : public detail::LRSchedulerBase {
 
   const MultiStepLROptions& options() const { return options_; }
 
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "MultiStepLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    visit.count("the number of milestones", options_.milestones.size());
+    for (const long long milestone : options_.milestones) visit.constant("a milestone", milestone);
+    visit.constant("gamma", options_.gamma);
+    visit_progress(visit);
+  }
+
  private:
   MultiStepLROptions options_;
 };
@@ -101,6 +121,14 @@ class ExponentialLR : public detail::LRSchedulerBase {
   }
 
   const ExponentialLROptions& options() const { return options_; }
+
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "ExponentialLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    visit.constant("gamma", options_.gamma);
+    visit_progress(visit);
+  }
 
  private:
   ExponentialLROptions options_;
@@ -142,6 +170,15 @@ class CosineAnnealingLR : public detail::LRSchedulerBase {
 
   const CosineAnnealingLROptions& options() const { return options_; }
 
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "CosineAnnealingLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    visit.constant("t_max", options_.t_max);
+    visit.constant("eta_min", options_.eta_min);
+    visit_progress(visit);
+  }
+
  private:
   CosineAnnealingLROptions options_;
 };
@@ -181,6 +218,16 @@ class LinearLR : public detail::LRSchedulerBase {
   }
 
   const LinearLROptions& options() const { return options_; }
+
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "LinearLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    visit.constant("start_factor", options_.start_factor);
+    visit.constant("end_factor", options_.end_factor);
+    visit.constant("total_iters", options_.total_iters);
+    visit_progress(visit);
+  }
 
  private:
   LinearLROptions options_;
@@ -264,6 +311,24 @@ class OneCycleLR : public detail::LRSchedulerBase {
   }
 
   const OneCycleLROptions& options() const { return options_; }
+
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "OneCycleLR";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    const OneCycleLROptions& o = options_;
+    visit.constant("max_lr", o.max_lr);
+    visit.constant("total_steps", total_steps_);
+    visit.constant("pct_start", o.pct_start);
+    visit.constant("anneal_strategy", static_cast<long long>(o.anneal_strategy));
+    visit.constant("cycle_momentum", o.cycle_momentum);
+    visit.constant("base_momentum", o.base_momentum);
+    visit.constant("max_momentum", o.max_momentum);
+    visit.constant("div_factor", o.div_factor);
+    visit.constant("final_div_factor", o.final_div_factor);
+    visit.constant("three_phase", o.three_phase);
+    visit_progress(visit);
+  }
   long long total_steps() const { return total_steps_; }
 
  private:
@@ -373,6 +438,25 @@ class ReduceLROnPlateau : public detail::LRSchedulerBase {
   }
 
   const ReduceLROnPlateauOptions& options() const { return options_; }
+
+  // Checkpoints (io/checkpoint.hpp): the options must match, the progress is restored.
+  static constexpr std::string_view checkpoint_kind = "ReduceLROnPlateau";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    const ReduceLROnPlateauOptions& o = options_;
+    visit.constant("mode", static_cast<long long>(o.mode));
+    visit.constant("factor", o.factor);
+    visit.constant("patience", o.patience);
+    visit.constant("threshold", o.threshold);
+    visit.constant("threshold_mode", static_cast<long long>(o.threshold_mode));
+    visit.constant("cooldown", o.cooldown);
+    visit.constant("min_lr", o.min_lr);
+    visit.constant("eps", o.eps);
+    visit_progress(visit);
+    visit.number("best", best_);
+    visit.integer("num_bad_epochs", bad_epochs_);
+    visit.integer("cooldown_counter", cooldown_counter_);
+  }
   double best() const { return best_; }
   long long bad_epochs() const { return bad_epochs_; }
   long long cooldown_counter() const { return cooldown_counter_; }

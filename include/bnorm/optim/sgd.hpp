@@ -20,6 +20,16 @@ struct SGDOptions {
   double dampening = 0;
 };
 
+// The options as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class T>
+void visit_options(Visitor& visit, SGDOptions<T>& options) {
+  visit.number("lr", options.lr);
+  visit.number("momentum", options.momentum);
+  visit.number("weight_decay", options.weight_decay);
+  visit.flag("nesterov", options.nesterov);
+  visit.number("dampening", options.dampening);
+}
+
 template <class T>
 class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
   using Base = detail::GroupedOptimizer<T, SGDOptions<T>>;
@@ -40,6 +50,15 @@ class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
   void step() {
     for (std::size_t group = 0; group < this->group_count(); ++group) step_group(group);
     ++this->step_count_;
+  }
+
+  // Checkpoints (io/checkpoint.hpp).
+  static constexpr std::string_view checkpoint_kind = sizeof(T) == 4 ? "SGD<float>" : "SGD<double>";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the momentum buffers", buffers_);
+    for (auto& started : momentum_started_) visit.flag("a momentum-started flag", started);
   }
 
  private:
