@@ -51,16 +51,10 @@ namespace bnorm {
 
 namespace detail {
 
-inline constexpr std::string_view checkpoint_magic{
-    "\x89"
-    "BNCKPT\n",
-    8};
+inline constexpr std::string_view checkpoint_magic{"\x89"
+                                                   "BNCKPT\n",
+                                                   8};
 inline constexpr std::uint32_t checkpoint_version = 1;
-
-template <class T>
-constexpr std::uint32_t checkpoint_scalar_code() {
-  return sizeof(T) == 4 ? 1u : 2u;
-}
 
 // The three passes over an object's state share one walk, visit_checkpoint(visitor):
 // Write encodes, Check decodes and compares without writing to the object, Load decodes

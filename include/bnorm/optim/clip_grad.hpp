@@ -14,7 +14,8 @@
 // clip_grad_value: every gradient element clamped to [-clip_value, clip_value].
 //
 // Both take net.parameters() directly (views: clipping through a temporary vector of views
-// clips the network's gradients) and allocate nothing.
+// clips the network's gradients) and allocate nothing themselves; net.parameters() builds a
+// new vector, so a training loop that must not allocate keeps one.
 #pragma once
 
 #include "../core/error.hpp"
