@@ -11,49 +11,65 @@ import statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+RECIPE_EPOCHS = 20
 BEGIN, END = "<!-- flagship-recipe:begin -->", "<!-- flagship-recipe:end -->"
+
+
+def percent(values):
+    return ", ".join(f"{100 * v:.2f}%" for v in values)
 
 
 def main():
     with open(os.path.join(HERE, "results.csv")) as f:
         rows = list(csv.DictReader(f))
-    frameworks = ["bnorm", "pytorch"]
-    last_epoch = max(int(r["epoch"]) for r in rows)
-    final = {fw: {int(r["seed"]): float(r["test_accuracy"]) for r in rows
-                  if r["framework"] == fw and int(r["epoch"]) == last_epoch}
-             for fw in frameworks}
-    seconds = {fw: statistics.mean(float(r["train_seconds"]) for r in rows
-                                   if r["framework"] == fw) for fw in frameworks}
-    seeds = sorted(final["bnorm"])
-    mean = {fw: statistics.mean(final[fw].values()) for fw in frameworks}
+    epochs = int(RECIPE_EPOCHS)
+    # Only runs that completed every epoch count.
+    final, seconds = {}, {}
+    for framework in ("bnorm", "pytorch"):
+        runs = {int(r["seed"]) for r in rows if r["framework"] == framework}
+        done = {seed: [r for r in rows if r["framework"] == framework and int(r["seed"]) == seed]
+                for seed in runs}
+        done = {seed: rs for seed, rs in done.items() if len(rs) == epochs}
+        if done:
+            final[framework] = {seed: float(rs[-1]["test_accuracy"])
+                                for seed, rs in sorted(done.items())}
+            seconds[framework] = statistics.mean(float(r["train_seconds"])
+                                                 for rs in done.values() for r in rs)
+    names = {"bnorm": "bnorm", "pytorch": "PyTorch 1.13"}
 
     lines = ["# The flagship recipe: bnorm and PyTorch, per seed", "",
              "Written by `docs/recipe/summarize.py` from `docs/recipe/results.csv` "
              "(made by `docs/recipe/run_recipe.py`); do not edit.", "",
-             f"Test accuracy after epoch {last_epoch} (20 epochs, batch 128, SGD momentum 0.9, "
-             "OneCycleLR peaking at 0.2, weight decay 5e-4 on the weight matrices only).", "",
-             "| seed | bnorm | PyTorch |", "|---|---|---|"]
-    for seed in seeds:
-        lines.append(f"| {seed} | {100 * final['bnorm'][seed]:.2f}% | "
-                     f"{100 * final['pytorch'][seed]:.2f}% |")
-    lines.append(f"| mean | {100 * mean['bnorm']:.2f}% | {100 * mean['pytorch']:.2f}% |")
-    lines += ["", f"Mean training time per epoch on the shared test machine (2 cores, other jobs "
-              f"running): bnorm {seconds['bnorm']:.1f} s, PyTorch {seconds['pytorch']:.1f} s.", ""]
+             f"Test accuracy after epoch {epochs} (batch 128, SGD momentum 0.9, OneCycleLR "
+             "peaking at 0.2, weight decay 5e-4 on the weight matrices only).", "",
+             "| framework | " + " | ".join(f"seed {s}" for s in sorted(final["bnorm"])) +
+             " | mean | seconds per epoch |",
+             "|---" * (len(final["bnorm"]) + 3) + "|"]
+    summary = []
+    for framework in ("bnorm", "pytorch"):
+        if framework not in final:
+            lines.append(f"| {names[framework]} | not run |")
+            summary.append(f"{names[framework]}: not run yet")
+            continue
+        values = list(final[framework].values())
+        mean = statistics.mean(values)
+        lines.append(f"| {names[framework]} | " + " | ".join(f"{100 * v:.2f}%" for v in values) +
+                     f" | {100 * mean:.2f}% | {seconds[framework]:.1f} |")
+        summary.append(f"{names[framework]} {100 * mean:.2f}% (mean of {len(values)} seeds: "
+                       f"{percent(values)})")
+    lines += ["", "Seconds per epoch are wall time on a shared 2-core machine with other jobs "
+              "running: not a speed comparison.", ""]
     with open(os.path.join(HERE, "README.md"), "w") as f:
         f.write("\n".join(lines))
 
-    summary = (f"{BEGIN}\nTest accuracy after {last_epoch} epochs, mean of seeds "
-               f"{', '.join(map(str, seeds))}: **bnorm {100 * mean['bnorm']:.2f}%** "
-               f"(" + ", ".join(f"{100 * final['bnorm'][s]:.2f}%" for s in seeds) + "), "
-               f"PyTorch 1.13 {100 * mean['pytorch']:.2f}% ("
-               + ", ".join(f"{100 * final['pytorch'][s]:.2f}%" for s in seeds) +
-               "); per-seed table in [docs/recipe/README.md](docs/recipe/README.md).\n" + END)
+    text = (f"{BEGIN}\ntest accuracy after {epochs} epochs: " + "; ".join(summary) +
+            " ([per seed](docs/recipe/README.md)).\n" + END)
     readme_path = os.path.join(ROOT, "README.md")
     with open(readme_path) as f:
         readme = f.read()
     start, stop = readme.index(BEGIN), readme.index(END) + len(END)
     with open(readme_path, "w") as f:
-        f.write(readme[:start] + summary + readme[stop:])
+        f.write(readme[:start] + text + readme[stop:])
 
 
 if __name__ == "__main__":
