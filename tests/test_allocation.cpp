@@ -54,6 +54,28 @@ TEST_CASE_TEMPLATE("A steady-state training step allocates nothing", T, float, d
   check_steady_state<T, RMSprop<T>>(RMSpropOptions<T>{.lr = T(1e-3), .momentum = T(0.9), .centered = true});
 }
 
+TEST_CASE("A step with parameter groups, clipping and a schedule allocates nothing") {
+  auto net = every_layer_network<float>();
+  auto parameters = net.parameters();  // kept: net.parameters() builds a new vector
+  SGD<float> sgd(split_weight_decay(parameters), {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-4});
+  OneCycleLR one_cycle(sgd, {.max_lr = 0.1, .total_steps = 10});
+  ReduceLROnPlateau plateau(sgd, {.patience = 0});
+  SoftmaxCrossEntropy<float> loss;
+  const Matrix<float> x = Matrix<float>::Random(20, 32);
+  const Labels labels = Labels::LinSpaced(32, 0, 4);
+  auto step = [&] {
+    const float value = loss.forward(net.forward(x, Mode::train), labels);
+    net.backward(loss.backward());
+    clip_grad_norm(parameters, 1.0);
+    clip_grad_value(parameters, 0.5);
+    sgd.step();
+    one_cycle.step();
+    plateau.step(value);
+  };
+  step();
+  CHECK(allocations_during([&] { for (int i = 0; i < 3; ++i) step(); }) == 0);
+}
+
 TEST_CASE("The flagship step (784 -> [256 -> BatchNorm -> ReLU] x 3 -> 10) allocates nothing") {
   // Large enough that Eigen's own product would put its packing workspace on the heap.
   Sequential<float> net = bnorm_test::flagship_network<float>();

@@ -100,3 +100,24 @@ TEST_CASE("Optimizers reject bad options and empty parameter lists") {
   CHECK_ERROR_MENTIONS(RMSprop<double>(toy.parameters(), {.lr = 0.1, .alpha = -0.5}), "alpha");
   CHECK_ERROR_MENTIONS(SGD<double>({}, {.lr = 0.1}), "empty");
 }
+
+TEST_CASE("Every optimizer's lr() and set_lr() are group 0's learning rate, as options().lr") {
+  Toy toy;
+  auto check = [](auto&& optimizer) {
+    optimizer.set_lr(0.125);
+    CHECK(optimizer.lr() == 0.125);
+    CHECK(optimizer.options().lr == 0.125);
+    optimizer.options().lr = 0.5;
+    CHECK(optimizer.lr() == 0.5);
+    CHECK(optimizer.group_count() == 1);
+  };
+  check(SGD<double>(toy.parameters()));
+  check(Adam<double>(toy.parameters()));
+  check(AdamW<double>(toy.parameters()));
+  check(RMSprop<double>(toy.parameters()));
+  SGD<double> sgd(toy.parameters(), {.lr = 0.1});
+  sgd.set_lr(0.05);
+  sgd.step();
+  CHECK(toy.value(0) == doctest::Approx(1.0 - 0.05 * 0.5));
+  CHECK_ERROR_MENTIONS(sgd.set_lr(std::nan("")), "SGD", "lr");
+}

@@ -17,6 +17,7 @@
 #include "data/mini_batches.hpp"
 
 #include "io/atomic_file.hpp"
+#include "io/checkpoint.hpp"
 #include "io/crc32c.hpp"
 #include "io/layer_codec.hpp"
 #include "io/little_endian.hpp"
@@ -47,5 +48,9 @@
 
 #include "optim/adam.hpp"
 #include "optim/adamw.hpp"
+#include "optim/clip_grad.hpp"
+#include "optim/parameter_group.hpp"
 #include "optim/rmsprop.hpp"
+#include "optim/scheduler.hpp"
+#include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <string_view>
 #include <vector>
 
 namespace bnorm {
@@ -98,6 +99,27 @@ class MiniBatches {
   }
   // Epochs started so far.
   long long epoch() const { return epoch_; }
+  // Examples of the current epoch handed out so far.
+  Index position() const { return position_; }
+
+  // Checkpoints (io/checkpoint.hpp): the data set's size, the batch size and the last-batch
+  // rule must match; the epoch, the position in it, its order and the generator are
+  // restored, so the next batches are those an uninterrupted run would have drawn. The
+  // batch filled last is not saved: call next().
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "MiniBatches<float>" : "MiniBatches<double>";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    const Index size = dataset_->size();
+    visit.constant("the data set size", static_cast<long long>(size));
+    visit.constant("the number of features", static_cast<long long>(dataset_->features()));
+    visit.constant("the batch size", static_cast<long long>(batch_size_));
+    visit.constant("the last-batch rule", static_cast<long long>(last_batch_));
+    visit.generator("the generator", generator_);
+    visit.integer("the epoch", epoch_);
+    visit.index("the position", position_, size + 1);
+    for (Index& example : order_) visit.index("an example of the order", example, size);
+  }
 
  private:
   const Dataset<T>* dataset_;

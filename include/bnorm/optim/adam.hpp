@@ -25,30 +25,60 @@ struct AdamOptions {
 
 namespace detail {
 
+// The options of Adam and AdamW as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class Options>
+void visit_adam_options(Visitor& visit, Options& options) {
+  visit.number("lr", options.lr);
+  visit.number("beta1", options.beta1);
+  visit.number("beta2", options.beta2);
+  visit.number("eps", options.eps);
+  visit.number("weight_decay", options.weight_decay);
+  visit.flag("amsgrad", options.amsgrad);
+}
+
 // Adam and AdamW differ only in where the weight decay enters (and its default).
 template <class T, class Options>
-class AdamBase : public OptimizerBase<T> {
+class AdamBase : public GroupedOptimizer<T, Options> {
  public:
-  Options& options() { return options_; }
-  const Options& options() const { return options_; }
+  // Checkpoints (io/checkpoint.hpp).
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the first moments", first_moments_);
+    this->visit_slots(visit, "the second moments", second_moments_);
+    this->visit_slots(visit, "the largest second moments (amsgrad)", max_second_moments_);
+  }
 
  protected:
-  AdamBase(std::vector<Parameter<T>> parameters, Options options, std::string_view owner)
-      : OptimizerBase<T>(std::move(parameters), owner), options_(options) {
-    this->check_rate(owner, "lr", options.lr);
-    this->check_fraction(owner, "beta1", options.beta1);
-    this->check_fraction(owner, "beta2", options.beta2);
-    this->check_rate(owner, "eps", options.eps);
-    this->check_rate(owner, "weight_decay", options.weight_decay);
+  // Parameters: a std::vector of Parameter<T> or of ParameterGroup<T>.
+  template <class Parameters>
+  AdamBase(Parameters parameters, const Options& options, std::string_view owner)
+      : GroupedOptimizer<T, Options>(std::move(parameters), options, owner) {
+    bool amsgrad = false;
+    for (const auto& o : this->group_options_) {
+      this->check_rate(owner, "lr", o.lr);
+      this->check_fraction(owner, "beta1", o.beta1);
+      this->check_fraction(owner, "beta2", o.beta2);
+      this->check_rate(owner, "eps", o.eps);
+      this->check_rate(owner, "weight_decay", o.weight_decay);
+      amsgrad = amsgrad || o.amsgrad;
+    }
     first_moments_ = this->make_slots();
     second_moments_ = this->make_slots();
-    if (options.amsgrad) max_second_moments_ = this->make_slots();
+    if (amsgrad) max_second_moments_ = this->make_slots();
   }
 
   void adam_step(bool decoupled_weight_decay) {
-    const Options o = options_;
-    if (o.amsgrad && max_second_moments_.empty()) max_second_moments_ = this->make_slots();
+    this->require_live_parameters();
     const long long t = ++this->step_count_;
+    for (std::size_t group = 0; group < this->group_count(); ++group)
+      adam_step_group(group, t, decoupled_weight_decay);
+  }
+
+ private:
+  void adam_step_group(std::size_t group, long long t, bool decoupled_weight_decay) {
+    const Options o = this->group_options_[group];
+    if (o.amsgrad && max_second_moments_.empty()) max_second_moments_ = this->make_slots();
     const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
     const T bias_correction2_sqrt =
         static_cast<T>(std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t))));
@@ -58,40 +88,52 @@ class AdamBase : public OptimizerBase<T> {
     const T beta1 = static_cast<T>(o.beta1), one_minus_beta1 = static_cast<T>(1.0 - o.beta1);
     const T beta2 = static_cast<T>(o.beta2), one_minus_beta2 = static_cast<T>(1.0 - o.beta2);
     const T eps = static_cast<T>(o.eps);
-    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-      if (decoupled_weight_decay && decay != T(1)) value *= decay;
-      auto update = [&](const auto& gradient) {
-        auto m = this->chunk_of(first_moments_[i], first, count);
-        auto v = this->chunk_of(second_moments_[i], first, count);
-        m = beta1 * m + one_minus_beta1 * gradient;
-        v = beta2 * v + one_minus_beta2 * gradient.square();
-        if (o.amsgrad) {
-          auto v_max = this->chunk_of(max_second_moments_[i], first, count);
-          v_max = v_max.max(v);
-          value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
-        } else {
-          value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
-        }
-      };
-      if (l2 == T(0))
-        update(grad);
-      else
-        update(grad + l2 * value);
-    });
+    this->for_each_chunk(
+        group, [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+          if (decoupled_weight_decay && decay != T(1)) value *= decay;
+          auto update = [&](const auto& gradient) {
+            auto m = this->chunk_of(first_moments_[i], first, count);
+            auto v = this->chunk_of(second_moments_[i], first, count);
+            m = beta1 * m + one_minus_beta1 * gradient;
+            v = beta2 * v + one_minus_beta2 * gradient.square();
+            if (o.amsgrad) {
+              auto v_max = this->chunk_of(max_second_moments_[i], first, count);
+              v_max = v_max.max(v);
+              value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
+            } else {
+              value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
+            }
+          };
+          if (l2 == T(0))
+            update(grad);
+          else
+            update(grad + l2 * value);
+        });
   }
 
-  Options options_;
   std::vector<Matrix<T>> first_moments_, second_moments_, max_second_moments_;
 };
 
 }  // namespace detail
+
+template <class Visitor, class T>
+void visit_options(Visitor& visit, AdamOptions<T>& options) {
+  detail::visit_adam_options(visit, options);
+}
 
 template <class T>
 class Adam : public detail::AdamBase<T, AdamOptions<T>> {
  public:
   explicit Adam(std::vector<Parameter<T>> parameters, AdamOptions<T> options = {})
       : detail::AdamBase<T, AdamOptions<T>>(std::move(parameters), options, "Adam") {}
+  // A braced list, `{}` included, means parameters, not groups.
+  Adam(std::initializer_list<Parameter<T>> parameters, AdamOptions<T> options = {})
+      : Adam(std::vector<Parameter<T>>(parameters), options) {}
+  explicit Adam(std::vector<ParameterGroup<T>> groups, AdamOptions<T> options = {})
+      : detail::AdamBase<T, AdamOptions<T>>(std::move(groups), options, "Adam") {}
   void step() { this->adam_step(false); }
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "Adam<float>" : "Adam<double>";
 };
 
 }  // namespace bnorm

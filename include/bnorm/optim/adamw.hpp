@@ -19,12 +19,24 @@ struct AdamWOptions {
   bool amsgrad = false;
 };
 
+template <class Visitor, class T>
+void visit_options(Visitor& visit, AdamWOptions<T>& options) {
+  detail::visit_adam_options(visit, options);
+}
+
 template <class T>
 class AdamW : public detail::AdamBase<T, AdamWOptions<T>> {
  public:
   explicit AdamW(std::vector<Parameter<T>> parameters, AdamWOptions<T> options = {})
       : detail::AdamBase<T, AdamWOptions<T>>(std::move(parameters), options, "AdamW") {}
+  // A braced list, `{}` included, means parameters, not groups.
+  AdamW(std::initializer_list<Parameter<T>> parameters, AdamWOptions<T> options = {})
+      : AdamW(std::vector<Parameter<T>>(parameters), options) {}
+  explicit AdamW(std::vector<ParameterGroup<T>> groups, AdamWOptions<T> options = {})
+      : detail::AdamBase<T, AdamWOptions<T>>(std::move(groups), options, "AdamW") {}
   void step() { this->adam_step(true); }
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "AdamW<float>" : "AdamW<double>";
 };
 
 }  // namespace bnorm

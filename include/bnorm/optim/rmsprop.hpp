@@ -23,59 +23,99 @@ struct RMSpropOptions {
   bool centered = false;
 };
 
+// The options as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class T>
+void visit_options(Visitor& visit, RMSpropOptions<T>& options) {
+  visit.number("lr", options.lr);
+  visit.number("alpha", options.alpha);
+  visit.number("eps", options.eps);
+  visit.number("weight_decay", options.weight_decay);
+  visit.number("momentum", options.momentum);
+  visit.flag("centered", options.centered);
+}
+
 template <class T>
-class RMSprop : public detail::OptimizerBase<T> {
+class RMSprop : public detail::GroupedOptimizer<T, RMSpropOptions<T>> {
+  using Base = detail::GroupedOptimizer<T, RMSpropOptions<T>>;
+
  public:
   explicit RMSprop(std::vector<Parameter<T>> parameters, RMSpropOptions<T> options = {})
-      : detail::OptimizerBase<T>(std::move(parameters), "RMSprop"), options_(options) {
-    this->check_rate("RMSprop", "lr", options.lr);
-    this->check_fraction("RMSprop", "alpha", options.alpha);
-    this->check_rate("RMSprop", "eps", options.eps);
-    this->check_rate("RMSprop", "weight_decay", options.weight_decay);
-    this->check_rate("RMSprop", "momentum", options.momentum);
+      : Base(std::move(parameters), options, "RMSprop") {
+    set_up();
+  }
+  // A braced list, `{}` included, means parameters, not groups.
+  RMSprop(std::initializer_list<Parameter<T>> parameters, RMSpropOptions<T> options = {})
+      : RMSprop(std::vector<Parameter<T>>(parameters), options) {}
+  explicit RMSprop(std::vector<ParameterGroup<T>> groups, RMSpropOptions<T> options = {})
+      : Base(std::move(groups), options, "RMSprop") {
+    set_up();
+  }
+
+  void step() {
+    this->require_live_parameters();
+    for (std::size_t group = 0; group < this->group_count(); ++group) step_group(group);
+    ++this->step_count_;
+  }
+
+  // Checkpoints (io/checkpoint.hpp).
+  static constexpr std::string_view checkpoint_kind =
+      sizeof(T) == 4 ? "RMSprop<float>" : "RMSprop<double>";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the square averages", square_averages_);
+    this->visit_slots(visit, "the gradient averages", gradient_averages_);
+    this->visit_slots(visit, "the momentum buffers", buffers_);
+  }
+
+ private:
+  void set_up() {
+    for (const auto& o : this->group_options_) {
+      this->check_rate("RMSprop", "lr", o.lr);
+      this->check_fraction("RMSprop", "alpha", o.alpha);
+      this->check_rate("RMSprop", "eps", o.eps);
+      this->check_rate("RMSprop", "weight_decay", o.weight_decay);
+      this->check_rate("RMSprop", "momentum", o.momentum);
+    }
     square_averages_ = this->make_slots();
     gradient_averages_ = this->make_slots();
     buffers_ = this->make_slots();
   }
 
-  void step() {
-    const RMSpropOptions<T> o = options_;
+  void step_group(std::size_t group) {
+    const RMSpropOptions<T> o = this->group_options_[group];
     const T lr = static_cast<T>(o.lr), alpha = static_cast<T>(o.alpha);
     const T one_minus_alpha = static_cast<T>(1.0 - o.alpha), eps = static_cast<T>(o.eps);
     const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
-    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-      auto square_average = this->chunk_of(square_averages_[i], first, count);
-      auto gradient_average = this->chunk_of(gradient_averages_[i], first, count);
-      auto buffer = this->chunk_of(buffers_[i], first, count);
-      auto with_gradient = [&](const auto& gradient) {
-        square_average = alpha * square_average + one_minus_alpha * gradient.square();
-        if (o.centered) gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
-        auto update = [&](const auto& denominator) {
-          if (o.momentum > 0.0) {
-            buffer = momentum * buffer + gradient / denominator;
-            value -= lr * buffer;
-          } else {
-            value -= lr * gradient / denominator;
-          }
-        };
-        if (o.centered)
-          update((square_average - gradient_average.square()).sqrt() + eps);
-        else
-          update(square_average.sqrt() + eps);
-      };
-      if (weight_decay == T(0))
-        with_gradient(grad);
-      else
-        with_gradient(grad + weight_decay * value);
-    });
-    ++this->step_count_;
+    this->for_each_chunk(
+        group, [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+          auto square_average = this->chunk_of(square_averages_[i], first, count);
+          auto gradient_average = this->chunk_of(gradient_averages_[i], first, count);
+          auto buffer = this->chunk_of(buffers_[i], first, count);
+          auto with_gradient = [&](const auto& gradient) {
+            square_average = alpha * square_average + one_minus_alpha * gradient.square();
+            if (o.centered)
+              gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
+            auto update = [&](const auto& denominator) {
+              if (o.momentum > 0.0) {
+                buffer = momentum * buffer + gradient / denominator;
+                value -= lr * buffer;
+              } else {
+                value -= lr * gradient / denominator;
+              }
+            };
+            if (o.centered)
+              update((square_average - gradient_average.square()).sqrt() + eps);
+            else
+              update(square_average.sqrt() + eps);
+          };
+          if (weight_decay == T(0))
+            with_gradient(grad);
+          else
+            with_gradient(grad + weight_decay * value);
+        });
   }
 
-  RMSpropOptions<T>& options() { return options_; }
-  const RMSpropOptions<T>& options() const { return options_; }
-
- private:
-  RMSpropOptions<T> options_;
   std::vector<Matrix<T>> square_averages_, gradient_averages_, buffers_;
 };
 

@@ -20,58 +20,96 @@ struct SGDOptions {
   double dampening = 0;
 };
 
+// The options as a checkpoint (io/checkpoint.hpp) stores them.
+template <class Visitor, class T>
+void visit_options(Visitor& visit, SGDOptions<T>& options) {
+  visit.number("lr", options.lr);
+  visit.number("momentum", options.momentum);
+  visit.number("weight_decay", options.weight_decay);
+  visit.flag("nesterov", options.nesterov);
+  visit.number("dampening", options.dampening);
+}
+
 template <class T>
-class SGD : public detail::OptimizerBase<T> {
+class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
+  using Base = detail::GroupedOptimizer<T, SGDOptions<T>>;
+
  public:
   explicit SGD(std::vector<Parameter<T>> parameters, SGDOptions<T> options = {})
-      : detail::OptimizerBase<T>(std::move(parameters), "SGD"), options_(options) {
-    this->check_rate("SGD", "lr", options.lr);
-    this->check_rate("SGD", "momentum", options.momentum);
-    this->check_rate("SGD", "weight_decay", options.weight_decay);
-    this->check_rate("SGD", "dampening", options.dampening);
-    detail::require(!options.nesterov || (options.momentum > 0.0 && options.dampening == 0.0),
-                    "SGD: Nesterov momentum requires momentum > 0 and dampening 0");
-    buffers_ = this->make_slots();
+      : Base(std::move(parameters), options, "SGD") {
+    set_up();
+  }
+  // A braced list, `{}` included, means parameters, not groups.
+  SGD(std::initializer_list<Parameter<T>> parameters, SGDOptions<T> options = {})
+      : SGD(std::vector<Parameter<T>>(parameters), options) {}
+  explicit SGD(std::vector<ParameterGroup<T>> groups, SGDOptions<T> options = {})
+      : Base(std::move(groups), options, "SGD") {
+    set_up();
   }
 
   void step() {
-    const SGDOptions<T> o = options_;
-    const T lr = static_cast<T>(o.lr), momentum = static_cast<T>(o.momentum);
-    const T weight_decay = static_cast<T>(o.weight_decay);
-    const T undamped = static_cast<T>(1.0 - o.dampening);
-    const bool started = momentum_started_;
-    this->for_each_chunk([&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-      auto update = [&](const auto& gradient) {
-        if (o.momentum == 0.0) {
-          value -= lr * gradient;
-          return;
-        }
-        auto buffer = this->chunk_of(buffers_[i], first, count);
-        if (started)
-          buffer = momentum * buffer + undamped * gradient;
-        else
-          buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
-        if (o.nesterov)
-          value -= lr * (gradient + momentum * buffer);
-        else
-          value -= lr * buffer;
-      };
-      if (o.weight_decay == 0.0)
-        update(grad);
-      else
-        update(grad + weight_decay * value);
-    });
-    momentum_started_ = momentum_started_ || o.momentum != 0.0;
+    this->require_live_parameters();
+    for (std::size_t group = 0; group < this->group_count(); ++group) step_group(group);
     ++this->step_count_;
   }
 
-  SGDOptions<T>& options() { return options_; }
-  const SGDOptions<T>& options() const { return options_; }
+  // Checkpoints (io/checkpoint.hpp).
+  static constexpr std::string_view checkpoint_kind = sizeof(T) == 4 ? "SGD<float>" : "SGD<double>";
+  template <class Visitor>
+  void visit_checkpoint(Visitor& visit) {
+    this->visit_groups(visit);
+    this->visit_slots(visit, "the momentum buffers", buffers_);
+    for (auto& started : momentum_started_) visit.flag("a momentum-started flag", started);
+  }
 
  private:
-  SGDOptions<T> options_;
+  void set_up() {
+    for (const auto& o : this->group_options_) {
+      this->check_rate("SGD", "lr", o.lr);
+      this->check_rate("SGD", "momentum", o.momentum);
+      this->check_rate("SGD", "weight_decay", o.weight_decay);
+      this->check_rate("SGD", "dampening", o.dampening);
+      detail::require(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0),
+                      "SGD: Nesterov momentum requires momentum > 0 and dampening 0");
+    }
+    buffers_ = this->make_slots();
+    momentum_started_.assign(this->group_count(), 0);
+  }
+
+  void step_group(std::size_t group) {
+    const SGDOptions<T> o = this->group_options_[group];
+    const T lr = static_cast<T>(o.lr), momentum = static_cast<T>(o.momentum);
+    const T weight_decay = static_cast<T>(o.weight_decay);
+    const T undamped = static_cast<T>(1.0 - o.dampening);
+    const bool started = momentum_started_[group] != 0;
+    this->for_each_chunk(group,
+                         [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
+                           auto update = [&](const auto& gradient) {
+                             if (o.momentum == 0.0) {
+                               value -= lr * gradient;
+                               return;
+                             }
+                             auto buffer = this->chunk_of(buffers_[i], first, count);
+                             if (started)
+                               buffer = momentum * buffer + undamped * gradient;
+                             else
+                               buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
+                             if (o.nesterov)
+                               value -= lr * (gradient + momentum * buffer);
+                             else
+                               value -= lr * buffer;
+                           };
+                           if (o.weight_decay == 0.0)
+                             update(grad);
+                           else
+                             update(grad + weight_decay * value);
+                         });
+    if (o.momentum != 0.0) momentum_started_[group] = 1;
+  }
+
   std::vector<Matrix<T>> buffers_;
-  bool momentum_started_ = false;
+  // Per group, as PyTorch creates each momentum buffer on the first step with momentum.
+  std::vector<char> momentum_started_;
 };
 
 }  // namespace bnorm
