@@ -1,5 +1,6 @@
 // Gradient clipping (optim/clip_grad.hpp) against torch.nn.utils.clip_grad_norm_ and
 // clip_grad_value_ (tests/reference/make_training.py writes training.txt).
+#include <bnorm/layers/dense.hpp>
 #include <bnorm/optim/clip_grad.hpp>
 
 #include <doctest/doctest.h>
@@ -99,4 +100,22 @@ TEST_CASE("Clipping rejects a bad norm type or bound, changing nothing") {
                        "max_norm");
   CHECK_ERROR_MENTIONS(clip_grad_value(gradients.parameters(), -1.0), "clip_grad_value", "-1");
   CHECK(gradients.grads[1] == before);
+}
+
+TEST_CASE("Clipping leaves frozen parameters out, as PyTorch leaves out those without a gradient") {
+  Dense<double> frozen(3, 2), trained(3, 2);
+  frozen.weight_grad().setConstant(100.0);
+  trained.weight_grad().setConstant(2.0);
+  trained.bias_grad().setConstant(2.0);
+  frozen.bias_grad().setConstant(100.0);
+  std::vector<Parameter<double>> parameters = frozen.parameters();
+  for (auto& parameter : parameters) parameter.set_trainable(false);
+  for (auto& parameter : trained.parameters()) parameters.push_back(parameter);
+  // Only the trained layer's 8 gradients of 2 count: norm sqrt(8 * 4).
+  CHECK(clip_grad_norm(parameters, 1.0) == doctest::Approx(std::sqrt(32.0)).epsilon(1e-15));
+  CHECK(frozen.weight_grad().isConstant(100.0));
+  CHECK(trained.weight_grad().cwiseAbs().maxCoeff() < 1.0);
+  clip_grad_value(parameters, 0.01);
+  CHECK(frozen.bias_grad().isConstant(100.0));
+  CHECK(trained.bias_grad().isConstant(0.01));
 }

@@ -13,6 +13,9 @@
 //
 // clip_grad_value: every gradient element clamped to [-clip_value, clip_value].
 //
+// Frozen parameters (Parameter::trainable() false) are left out of both, as PyTorch leaves
+// out parameters without a gradient.
+//
 // Both take net.parameters() directly (views: clipping through a temporary vector of views
 // clips the network's gradients) and allocate nothing themselves; net.parameters() builds a
 // new vector, so a training loop that must not allocate keeps one.
@@ -40,6 +43,7 @@ double clip_grad_norm(std::vector<Parameter<T>>& parameters, double max_norm,
   // p-norms is the p-norm of all their elements.
   double total = 0.0;
   for (const auto& parameter : parameters) {
+    if (!parameter.trainable()) continue;
     const auto grad = parameter.grad().array().template cast<double>();
     if (infinite)
       total = std::max(total, grad.abs().maxCoeff());
@@ -50,7 +54,8 @@ double clip_grad_norm(std::vector<Parameter<T>>& parameters, double max_norm,
   }
   const double total_norm = infinite ? total : std::pow(total, 1.0 / norm_type);
   const double coefficient = std::min(max_norm / (total_norm + 1e-6), 1.0);
-  for (auto& parameter : parameters) parameter.grad() *= static_cast<T>(coefficient);
+  for (auto& parameter : parameters)
+    if (parameter.trainable()) parameter.grad() *= static_cast<T>(coefficient);
   return total_norm;
 }
 
@@ -66,7 +71,8 @@ void clip_grad_value(std::vector<Parameter<T>>& parameters, double clip_value) {
                   "clip_grad_value: clip_value must be >= 0, got ", clip_value);
   const T bound = static_cast<T>(clip_value);
   for (auto& parameter : parameters)
-    parameter.grad() = parameter.grad().array().max(-bound).min(bound).matrix();
+    if (parameter.trainable())
+      parameter.grad() = parameter.grad().array().max(-bound).min(bound).matrix();
 }
 
 template <class T>
