@@ -124,7 +124,8 @@ require_finite "$log"
 require_equal "$log" diverged_runs 0
 
 # Train in PyTorch, run in bnorm, on the committed examples/from_pytorch/ files (built when
-# nlohmann_json is there); the exported file reloads to the same test logits.
+# nlohmann_json is there; flagship.onnx too with bnorm::onnx); the exported files reload to
+# the same test logits.
 if [ -x "$build/examples/from_pytorch" ]; then
   run_example from_pytorch --export "$out/from_pytorch_export.safetensors" --export-steps 100
   log="$out/from_pytorch.log"
@@ -133,6 +134,11 @@ if [ -x "$build/examples/from_pytorch" ]; then
   require_equal "$log" differing_examples 0
   require_equal "$log" export_reloads_identical yes
   require_above "$log" test_accuracy 0.8
+  if [ -f /usr/include/onnx/onnx_pb.h ]; then  # built with bnorm::onnx: the ONNX file too
+    require_keys "$log" onnx_correct
+    require_equal "$log" onnx_logits_identical_to_safetensors yes
+    require_equal "$log" onnx_export_reloads_identical yes
+  fi
 else
   fail "from_pytorch was not built (is nlohmann-json3-dev installed?)"
 fi

@@ -1,12 +1,16 @@
 // Train in PyTorch, run in bnorm. train_in_pytorch.py (next to this file) trained the flagship
 // network of examples/fashion_mnist.cpp for one epoch in PyTorch and wrote its state_dict to
-// flagship.safetensors, with PyTorch's test predictions in pytorch_results.txt. This program
-// builds the same network in bnorm, loads the file, and checks that bnorm's count of correct
-// test predictions equals PyTorch's, listing every example the two classify differently with
-// bnorm's logits (and PyTorch's, for the examples the script found to be near ties).
+// flagship.safetensors and the eval-mode graph to flagship.onnx, with PyTorch's test
+// predictions in pytorch_results.txt. This program builds the same network in bnorm, loads
+// the safetensors file, and checks that bnorm's count of correct test predictions equals
+// PyTorch's, listing every example the two classify differently with bnorm's logits (and
+// PyTorch's, for the examples the script found to be near ties). Built with bnorm::onnx, it
+// also loads flagship.onnx (the network and its weights, with no architecture written here)
+// and checks the same count and that its logits equal the safetensors network's.
 //
 // With --export PATH it then trains the loaded network further in bnorm (--export-steps
-// mini-batches) and writes it with save_safetensors, for the way back:
+// mini-batches) and writes it with save_safetensors (and save_onnx to PATH.onnx, reloaded and
+// compared), for the way back:
 //   /usr/bin/python3 examples/from_pytorch/train_in_pytorch.py --check PATH
 // loads it into PyTorch with load_state_dict(strict=True) and prints its count, which equals
 // the bnorm_export_correct line printed here.
@@ -15,6 +19,9 @@
 
 #include <bnorm/bnorm.hpp>
 #include <bnorm/safetensors.hpp>
+#if BNORM_EXAMPLE_WITH_ONNX
+#include <bnorm/onnx.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -33,6 +40,7 @@ namespace {
 
 struct Options {
   std::string model = BNORM_FROM_PYTORCH_DIR "/flagship.safetensors";
+  std::string onnx_model = BNORM_FROM_PYTORCH_DIR "/flagship.onnx";
   std::string results = BNORM_FROM_PYTORCH_DIR "/pytorch_results.txt";
   std::string data_directory = bnorm::fashion_mnist_default_directory.string();
   std::string export_path;
@@ -124,6 +132,18 @@ int run(const Options& options) {
   std::printf("differing_examples=%lld\n", static_cast<long long>(differing));
   std::printf("test_accuracy=%.4f\n", static_cast<double>(correct) / static_cast<double>(data.test.size()));
   std::printf("same_count=%s\n", correct == pytorch_correct ? "yes" : "no");
+  bool onnx_agrees = true;
+#if BNORM_EXAMPLE_WITH_ONNX
+  // The same network from PyTorch's ONNX export: architecture and weights from the file.
+  bnorm::Sequential<float> from_onnx = bnorm::load_onnx<float>(options.onnx_model);
+  std::printf("loaded %s as %s\n", options.onnx_model.c_str(), from_onnx.name().c_str());
+  const bnorm::Matrix<float> onnx_logits = test_logits(from_onnx, data.test);
+  const bnorm::Index onnx_correct = bnorm::count_correct(onnx_logits, data.test.labels);
+  const bool onnx_identical = onnx_logits == logits;
+  std::printf("onnx_correct=%lld\n", static_cast<long long>(onnx_correct));
+  std::printf("onnx_logits_identical_to_safetensors=%s\n", onnx_identical ? "yes" : "no");
+  onnx_agrees = onnx_correct == pytorch_correct && onnx_identical;
+#endif
 
   if (!options.export_path.empty()) {
     // The way back: train on in bnorm, then hand the network to PyTorch.
@@ -146,17 +166,28 @@ int run(const Options& options) {
                 static_cast<long long>(bnorm::count_correct(exported_logits, data.test.labels)));
     std::printf("export_reloads_identical=%s\n", identical ? "yes" : "no");
     if (!identical) return 1;
+#if BNORM_EXAMPLE_WITH_ONNX
+    const std::string onnx_path = options.export_path + ".onnx";
+    bnorm::save_onnx(net, onnx_path);
+    bnorm::Sequential<float> onnx_reloaded = bnorm::load_onnx<float>(onnx_path);
+    const bool onnx_identical_export = test_logits(onnx_reloaded, data.test) == exported_logits;
+    std::printf("exported_onnx=%s\n", onnx_path.c_str());
+    std::printf("onnx_export_reloads_identical=%s\n", onnx_identical_export ? "yes" : "no");
+    if (!onnx_identical_export) return 1;
+#endif
   }
-  return correct == pytorch_correct ? 0 : 1;
+  return correct == pytorch_correct && onnx_agrees ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options;
-  CLI::App app{"Loads a PyTorch-trained flagship network (safetensors) and compares its test "
+  CLI::App app{"Loads a PyTorch-trained flagship network (safetensors, ONNX) and compares its test "
                "accuracy with PyTorch's."};
   app.add_option("--model", options.model, "The safetensors file")->check(CLI::ExistingFile);
+  app.add_option("--onnx-model", options.onnx_model, "The ONNX file (used when built with bnorm::onnx)")
+      ->check(CLI::ExistingFile);
   app.add_option("--results", options.results, "PyTorch's pytorch_results.txt")
       ->check(CLI::ExistingFile);
   app.add_option("--data", options.data_directory, "Folder with the Fashion-MNIST IDX files");
