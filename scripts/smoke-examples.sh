@@ -17,8 +17,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
         -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_BUILD_EXAMPLES=ON -DBNORM_MPI=OFF > "$build/configure.log" ||
     { cat "$build/configure.log"; exit 1; }
 fi
-examples=(fashion_mnist covariate_shift lr_sweep deep_mlp regularization)
-cmake --build "$build" -j "$(nproc)" --target "${examples[@]}"
+cmake --build "$build" -j "$(nproc)" --target bnorm_examples
 rm -rf "$out"
 mkdir -p "$out"
 
