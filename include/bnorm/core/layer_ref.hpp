@@ -18,6 +18,7 @@
 #include <concepts>
 #include <string>
 #include <typeinfo>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,7 +39,9 @@ template <class T>
 class LayerRef {
  public:
   template <class L>
-    requires(Layer<L, T> && !std::same_as<L, LayerRef>)
+    // LayerRef itself first: checking Layer<LayerRef> would ask whether LayerRef is
+    // copyable, which asks this constructor again (clang 14 recurses forever).
+    requires(!std::same_as<std::remove_cv_t<L>, LayerRef> && Layer<L, T>)
   explicit LayerRef(L& layer) : object_(&layer), ops_(&ops_for<L>) {}
 
   // The layer's own state, without its children's (Sequential has none of its own).
