@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds bnorm's whole test suite a second time, under AddressSanitizer and
-# UndefinedBehaviorSanitizer, in its own build folder, and runs it. Any report fails the run:
+# UndefinedBehaviorSanitizer, in its own build folder, and runs it; then concurrent inference
+# under ThreadSanitizer (scripts/test-tsan.sh). Any report fails the run:
 # -fno-sanitize-recover=all makes every UBSan finding fatal. Installs what is missing.
 #
 # Built at -O0 with line tables only (-g1), which compiles a test in about half the CPU time of
@@ -29,3 +30,5 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=1} \
 # check but the leak check. (No tests labelled mpi when bnorm::distributed is not built.)
 ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=0} \
   ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -L mpi --no-tests=ignore
+# Concurrent inference under ThreadSanitizer: one test, built on its own.
+BNORM_TSAN_BUILD_DIR="${BNORM_TSAN_BUILD_DIR:-$build/../tsan}" bash scripts/test-tsan.sh

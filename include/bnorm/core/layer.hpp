@@ -60,6 +60,18 @@
 //     identity. Nothing else changes: running statistics stay put. Off by default, so
 //     plain eval inference copies nothing.
 //   A Sequential forwards these settings (and zero_grad) to every layer that has them.
+//   void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+//              InferenceScratch<T>& scratch) const;
+//     Inference from several threads: y = f(x) as forward(x, Mode::eval) computes it, bit
+//     for bit, with y and every scratch buffer the caller's (core/inference_scratch.hpp: a
+//     Gemm for products, matrices and vectors handed out in call order). Resizes y; y does
+//     not alias x. Being const and writing nothing of its own, it may run on one layer from
+//     any number of threads at once, each with its own scratch. Why this design: forward
+//     keeps its output and workspaces in the layer (no allocation, results by reference),
+//     which a shared network cannot do for several callers; moving that state to a
+//     caller-owned workspace keeps both properties and needs no lock. Every built-in layer
+//     has it; a layer of your own opts in by writing it (sharing its kernel with its eval
+//     forward), and Sequential::infer throws bnorm::Error naming a layer without it.
 //
 // Errors: a wrong shape, an empty batch, or backward without a training forward throws
 // bnorm::Error naming the layer, the expected and the actual shape. After an error the
@@ -70,6 +82,7 @@
 #pragma once
 
 #include "buffer.hpp"
+#include "inference_scratch.hpp"
 #include "parameter.hpp"
 #include "types.hpp"
 
@@ -113,6 +126,12 @@ concept HasName = requires(const L& layer) {
 template <class L>
 concept HasOptionalInputGradient = requires(L& layer, bool needed) {
   layer.set_input_gradient(needed);
+};
+
+template <class L, class T>
+concept HasInfer = requires(const L& layer, const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+                            InferenceScratch<T>& scratch) {
+  layer.infer(x, y, scratch);
 };
 
 template <class L>

@@ -21,6 +21,7 @@
 
 #include "../core/buffer.hpp"
 #include "../core/error.hpp"
+#include "../core/inference_scratch.hpp"
 #include "../core/parameter.hpp"
 #include "../core/threads.hpp"
 #include "../core/types.hpp"
@@ -127,6 +128,24 @@ class BatchNorm {
       forward_with_running_statistics(x);
     has_saved_forward_ = true;
     return output_;
+  }
+
+  // The const inference path of core/layer.hpp: the eval forward's kernel, on the caller's
+  // output and scratch vectors.
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+             InferenceScratch<T>& scratch) const {
+    detail::check_shape(*this, "input", features(), -1, x.rows(), x.cols());
+    if (!tracking() && x.cols() < 2)
+      detail::fail(name(), ": a batch of one example has no variance to normalize with "
+                           "(PyTorch raises the same error); use a batch of at least 2");
+    y.resize(x.rows(), x.cols());
+    if (tracking()) {
+      eval_with_running_statistics(x, y, scratch.vector(), scratch.vector());
+    } else {
+      Vector<T>& mean = scratch.vector();
+      Vector<T>& var = scratch.vector();
+      eval_with_batch_statistics(x, y, mean, var, scratch.vector());
+    }
   }
 
   // With g = dLoss/dy, for each group of examples normalized together (the batch, or a
@@ -281,32 +300,39 @@ class BatchNorm {
   // statistics, the affine map; without, each group's own statistics, normalized exactly as
   // a training forward does (the same output, bit for bit).
   void forward_without_saving(const Eigen::Ref<const Matrix<T>>& x) {
-    if (tracking()) {
-      detail::eval_affine_map(gamma_, beta_, running_mean_, running_var_, eps(), eval_scale_,
-                              eval_shift_);
-      detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
-        const auto scale = eval_scale_.segment(row, rows).array();
-        const auto shift = eval_shift_.segment(row, rows).array();
-        for (Index j = 0; j < x.cols(); ++j)
-          output_.col(j).segment(row, rows).array() =
-              x.col(j).segment(row, rows).array() * scale + shift;
-      });
-      return;
-    }
+    if (tracking())
+      eval_with_running_statistics(x, output_, eval_scale_, eval_shift_);
+    else
+      eval_with_batch_statistics(x, output_, batch_mean_, batch_var_, batch_inv_std_);
+  }
+
+  // The eval kernels, shared by forward and infer: const, writing only their arguments.
+  // y has x's shape; the vectors are scratch of any size.
+  void eval_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+                                    Vector<T>& scale, Vector<T>& shift) const {
+    scale.resize(features());
+    shift.resize(features());
+    detail::eval_affine_map(gamma_, beta_, running_mean_, running_var_, eps(), scale, shift);
+    detail::apply_affine_map<T>(x, scale, shift, y);
+  }
+  void eval_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+                                  Vector<T>& batch_mean, Vector<T>& batch_var,
+                                  Vector<T>& batch_inv_std) const {
+    for (Vector<T>* scratch : {&batch_mean, &batch_var, &batch_inv_std}) scratch->resize(features());
     const Index groups = group_count_for(x.cols());
     for (Index g = 0; g < groups; ++g) {
       const auto columns = group_columns(g, x.cols(), groups);
       const Index first = columns.first, count = columns.second;
-      detail::batch_moments(x, first, count, batch_mean_, batch_var_);  // batch_var_ holds M2
-      batch_var_ /= static_cast<T>(count);
-      batch_inv_std_.array() = (batch_var_.array() + eps()).sqrt().inverse();
+      detail::batch_moments(x, first, count, batch_mean, batch_var);  // batch_var holds M2
+      batch_var /= static_cast<T>(count);
+      batch_inv_std.array() = (batch_var.array() + eps()).sqrt().inverse();
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-        const auto mean = batch_mean_.segment(row, rows);
-        const auto inv_std = batch_inv_std_.segment(row, rows).array();
+        const auto mean = batch_mean.segment(row, rows);
+        const auto inv_std = batch_inv_std.segment(row, rows).array();
         const auto gamma = gamma_.segment(row, rows).array();
         const auto beta = beta_.segment(row, rows).array();
         for (Index j = first; j < first + count; ++j)
-          output_.col(j).segment(row, rows).array() =
+          y.col(j).segment(row, rows).array() =
               (x.col(j).segment(row, rows) - mean).array() * inv_std * gamma + beta;
       });
     }

@@ -59,4 +59,17 @@ void eval_affine_map(const Gamma& gamma, const Beta& beta, const Mean& mean, con
   shift.array() = beta.array() - scale.array() * mean.array();
 }
 
+// y = scale * x + shift per feature (row): the map above applied to a batch, in ranges of
+// features on the threads of core/threads.hpp. y must have x's shape.
+template <class T, class Scale, class Shift>
+void apply_affine_map(const Eigen::Ref<const Matrix<T>>& x, const Scale& scale, const Shift& shift,
+                      Matrix<T>& y) {
+  parallel_ranges(x.rows(), x.size(), [&](Index row, Index rows) {
+    const auto scale_part = scale.segment(row, rows).array();
+    const auto shift_part = shift.segment(row, rows).array();
+    for (Index j = 0; j < x.cols(); ++j)
+      y.col(j).segment(row, rows).array() = x.col(j).segment(row, rows).array() * scale_part + shift_part;
+  });
+}
+
 }  // namespace bnorm::detail

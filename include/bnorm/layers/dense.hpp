@@ -5,6 +5,7 @@
 #include "../core/error.hpp"
 #include "../core/gemm.hpp"
 #include "../core/generator.hpp"
+#include "../core/inference_scratch.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
 #include "init.hpp"
@@ -45,15 +46,21 @@ class Dense {
     // buffer then, and swap (pointers only), so the usual call costs neither a copy nor a pass.
     const bool aliased = overlaps(x, output_);
     Matrix<T>& y = aliased ? spare_output_ : output_;
-    y.resize(out_features(), x.cols());
-    forward_product_.assign(y, weight_, x);
-    if (has_bias()) y.colwise() += bias_;
+    apply(x, y, forward_product_);
     if (mode == Mode::train || keep_for_backward_) {
       input_ = x;  // backward needs x; the caller's x may not live on
       has_saved_forward_ = true;
     }
     if (aliased) output_.swap(spare_output_);
     return output_;
+  }
+
+  // The const inference path of core/layer.hpp: the eval forward's kernel, on the
+  // caller's Gemm and output.
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+             InferenceScratch<T>& scratch) const {
+    detail::check_shape(*this, "input", in_features(), -1, x.rows(), x.cols());
+    apply(x, y, scratch.gemm());
   }
 
   // dW = dy x^T and db = sum of dy's columns (skipped for frozen parameters, added to the
@@ -134,6 +141,13 @@ class Dense {
     const auto b_first = reinterpret_cast<std::uintptr_t>(b.data());
     const auto b_end = reinterpret_cast<std::uintptr_t>(b.data() + b.size());
     return a_first < b_end && b_first < a_end;
+  }
+
+  // y = W x + b; y must not alias x.
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, detail::Gemm<T>& product) const {
+    y.resize(out_features(), x.cols());
+    product.assign(y, weight_, x);
+    if (has_bias()) y.colwise() += bias_;
   }
 
   Matrix<T> weight_, weight_grad_;

@@ -38,7 +38,7 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
 
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode) {
     if (mode == Mode::eval) {
-      y = x;
+      apply_eval(x, y);
       return;
     }
     // p = 1 drops everything (PyTorch returns zeros rather than 0 * inf).
@@ -48,6 +48,12 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
       mask_.data()[i] = generator_.uniform() < p_ ? T(0) : keep_scale;
     y.array() = x.array() * mask_.array();
   }
+  // The const inference path of core/layer.hpp: the identity, as in eval mode.
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, InferenceScratch<T>&) const {
+    detail::check_shape(*this, "input", -1, -1, x.rows(), x.cols());
+    apply_eval(x, y);
+  }
+
   // An eval forward kept for backward was the identity, and so is its derivative.
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
     if (this->saved_mode() == Mode::eval) dx = dy;
@@ -55,6 +61,8 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   }
 
  private:
+  static void apply_eval(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y) { y = x; }
+
   double p_;
   Generator generator_;
   Matrix<T> mask_;

@@ -2,14 +2,16 @@
 // the train-before-backward rule and the training settings of core/layer.hpp. Each layer
 // supplies only its math:
 //
-//   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode);
+//   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode mode) [const];
 //   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx);  // may read output()
 //
 // and sets `keeps_input` when its derivative needs x rather than y. apply may be called with
-// y and x in the same storage (element-wise maps allow it).
+// y and x in the same storage (element-wise maps allow it). A const apply gives the layer
+// the const infer of core/layer.hpp, through the same kernel as its eval forward.
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/inference_scratch.hpp"
 #include "../core/types.hpp"
 
 #include <string>
@@ -34,6 +36,14 @@ class Elementwise {
       has_saved_forward_ = true;
     }
     return y;
+  }
+
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, InferenceScratch<T>&) const
+    requires requires(const Derived& layer) { layer.apply(x, y, Mode::eval); }
+  {
+    check_shape(derived(), "input", -1, -1, x.rows(), x.cols());
+    y.resize(x.rows(), x.cols());
+    derived().apply(x, y, Mode::eval);
   }
 
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
@@ -61,6 +71,7 @@ class Elementwise {
 
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
+  const Derived& derived() const { return static_cast<const Derived&>(*this); }
 
   Matrix<T> input_, output_, eval_output_, input_grad_;
   Mode saved_mode_ = Mode::train;

@@ -12,7 +12,7 @@ class Identity : public detail::Elementwise<Identity<T>, T> {
   static constexpr bool keeps_input = false;
   std::string name() const { return "Identity"; }
 
-  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) { y = x; }
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const { y = x; }
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) { dx = dy; }
 };
 

@@ -25,7 +25,7 @@ class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
   }
   T slope() const { return slope_; }
 
-  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) {
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
     y.array() = (x.array() > T(0)).select(x.array(), slope_ * x.array());
   }
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {

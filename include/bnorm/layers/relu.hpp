@@ -11,7 +11,7 @@ class ReLU : public detail::Elementwise<ReLU<T>, T> {
   static constexpr bool keeps_input = false;
   std::string name() const { return "ReLU"; }
 
-  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) {
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
     y.array() = x.array().max(T(0));
   }
   // dy/dx = 1 where y > 0, else 0 (0 at x = 0, as PyTorch).

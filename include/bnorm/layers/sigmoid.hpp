@@ -12,7 +12,7 @@ class Sigmoid : public detail::Elementwise<Sigmoid<T>, T> {
   std::string name() const { return "Sigmoid"; }
 
   // Eigen's logistic() saturates cleanly to 0 and 1: no overflow for large |x|.
-  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) {
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
     y.array() = x.array().logistic();
   }
   // dy/dx = y (1 - y).

@@ -11,7 +11,7 @@ class Tanh : public detail::Elementwise<Tanh<T>, T> {
   static constexpr bool keeps_input = false;
   std::string name() const { return "Tanh"; }
 
-  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) {
+  void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
     y.array() = x.array().tanh();
   }
   // dy/dx = 1 - y^2.

@@ -14,7 +14,9 @@
 #include "../core/layer_ref.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
+#include "../core/inference_scratch.hpp"
 #include "../layers/batch_norm.hpp"
+#include "inference_workspace.hpp"
 
 #include <cmath>
 #include <concepts>
@@ -37,6 +39,9 @@ class AnyLayer {
   virtual ~AnyLayer() = default;
   virtual const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) = 0;
   virtual const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) = 0;
+  // The const inference path of core/layer.hpp; throws for a layer without one.
+  virtual void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+                     InferenceScratch<T>& scratch) const = 0;
   virtual LayerRef<T> ref() = 0;
   virtual std::string name() const = 0;
   virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
@@ -61,6 +66,14 @@ class LayerModel final : public AnyLayer<T> {
   }
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) override {
     return layer_.backward(dy);
+  }
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+             InferenceScratch<T>& scratch) const override {
+    if constexpr (HasInfer<L, T>)
+      layer_.infer(x, y, scratch);
+    else
+      fail(name(), ": this layer type has no const infer(x, y, scratch), so Sequential::infer "
+                   "cannot run it; write one (core/layer.hpp), or use forward(x, Mode::eval)");
   }
   LayerRef<T> ref() override { return LayerRef<T>(layer_); }
   std::string name() const override {
@@ -163,6 +176,46 @@ class Sequential {
       throw;
     }
     return *layers_.back().output;
+  }
+
+  // Eval-mode inference from several threads at once (core/layer.hpp): the same result as
+  // forward(x, Mode::eval), bit for bit, computed in `workspace` (one per thread,
+  // model/inference_workspace.hpp) without changing the network. Returns the workspace's
+  // output, valid until its next use; x must not be a buffer of the same workspace. Throws
+  // bnorm::Error naming the first layer without infer, when it is reached. With
+  // set_check_finite(true) it checks every layer's output, as forward does.
+  const Matrix<T>& infer(const Eigen::Ref<const Matrix<T>>& x,
+                         InferenceWorkspace<T>& workspace) const {
+    InferenceScratch<T>& scratch = workspace.scratch_;
+    const Matrix<T>& output = workspace.output_;
+    const bool overlaps_output = output.size() > 0 && x.size() > 0 && x.data() >= output.data() &&
+                                 x.data() < output.data() + output.size();
+    if (overlaps_output || scratch.holds(x))
+      fail("Sequential::infer: the input is a buffer of the workspace it is computed in; "
+           "copy it, or use a second workspace");
+    scratch.begin_call();
+    infer(x, workspace.output_, scratch);
+    return workspace.output_;
+  }
+
+  // The layer contract's infer, for a Sequential nested in another: each intermediate
+  // output is a matrix of `scratch`, the last layer writes y.
+  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
+             InferenceScratch<T>& scratch) const {
+    if (layers_.empty()) fail_empty();
+    if (check_finite_) check_finite(x, "the network's input", "infer");
+    const Matrix<T>* previous = nullptr;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      Matrix<T>& output = i + 1 == layers_.size() ? y : scratch.matrix();
+      try {
+        if (i == 0) layers_[i].layer->infer(x, output, scratch);
+        else layers_[i].layer->infer(*previous, output, scratch);
+      } catch (const Error& error) {
+        rethrow_with_position(error, i);
+      }
+      if (check_finite_) check_finite(output, position(i) + " output", "infer");
+      previous = &output;
+    }
   }
 
   // Runs layer `index` alone (for tools that walk the network layer by layer).
