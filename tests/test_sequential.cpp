@@ -21,6 +21,10 @@ using namespace bnorm;
 namespace {
 std::atomic<long> allocations_before_failure{-1};
 }
+// GCC warns that free() meets memory from operator new; here operator new is malloc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t size) {
   const long left = allocations_before_failure.load();
   if (left == 0) {
