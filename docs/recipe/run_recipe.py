@@ -6,6 +6,9 @@ summarize.py turns it into docs/recipe/README.md).
     /usr/bin/python3 docs/recipe/run_recipe.py BUILD_DIR/examples/fashion_mnist \
         [--frameworks bnorm,pytorch] [--seeds 0,1,2] [--workers 2]
 
+PyTorch's runs were made with Debian's OpenBLAS (`apt-get install libopenblas0-pthread`) and
+OPENBLAS_NUM_THREADS=1 in the environment: python3-torch otherwise gets the reference BLAS.
+
 Each run's rows are appended to results.csv as soon as it ends (a run already in the file,
 same framework and seed, is replaced), so a partial campaign keeps what it finished.
 

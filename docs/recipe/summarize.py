@@ -58,7 +58,9 @@ def main():
         summary.append(f"{names[framework]} {100 * mean:.2f}% (mean of {len(values)} seeds: "
                        f"{percent(values)})")
     lines += ["", "Seconds per epoch are wall time on a shared 2-core machine with other jobs "
-              "running: not a speed comparison.", ""]
+              "running: not a speed comparison. PyTorch ran on one thread with Debian's OpenBLAS "
+              "(`libopenblas0-pthread`, `OPENBLAS_NUM_THREADS=1`); Debian's default BLAS for "
+              "`python3-torch` is the reference implementation, which is much slower.", ""]
     with open(os.path.join(HERE, "README.md"), "w") as f:
         f.write("\n".join(lines))
 
