@@ -19,8 +19,8 @@ one stored initial state, each with SGD(lr 0.1, momentum 0.9, weight_decay 1e-3)
 import torch
 from torch import nn
 
-from make_reference import MLP_BATCH, MLP_SIZES, STEPS, Writer, make_mlp, randn, \
-    randomize_batchnorm, write_trajectory_results
+from make_reference import MLP_BATCH, MLP_SIZES, STEPS, Writer, draw_batches, make_mlp, randn, \
+    randomize_batchnorm, write_batches, write_trajectory_results
 
 FROZEN_PARAMETERS = ("0.weight", "4.bias")
 FROZEN_STATISTICS_LAYER = 1
@@ -48,7 +48,6 @@ def main():
     torch.use_deterministic_algorithms(True)
     w = Writer("bnorm PyTorch reference data: freezing, float64")
     g = torch.Generator().manual_seed(4242)
-    n0, _, _, n3 = MLP_SIZES
     torch.manual_seed(4321)
     initial = make_mlp(torch.float64)
     randomize_batchnorm(initial, g)
@@ -59,16 +58,11 @@ def main():
                 n = module.num_features
                 module.running_mean.copy_(0.3 * randn(g, n))
                 module.running_var.copy_(0.5 + torch.rand(n, generator=g, dtype=torch.float64))
-    batches = [(randn(g, MLP_BATCH, n0), torch.randint(0, n3, (MLP_BATCH,), generator=g))
-               for _ in range(STEPS)]
-    eval_x = randn(g, MLP_BATCH, n0)
+    batches, eval_x = draw_batches(g)
     w.comment("make_reference.py's MLP, batch " + str(MLP_BATCH) + ", " + str(STEPS) +
               " steps of SGD(lr 0.1, momentum 0.9, weight_decay 1e-3), CrossEntropyLoss")
     w.state("freeze.init", initial)
-    for k, (x, labels) in enumerate(batches):
-        w.activation(f"freeze.batch.{k}.x", x)
-        w.labels(f"freeze.batch.{k}.labels", labels)
-    w.activation("freeze.eval_x", eval_x)
+    write_batches(w, "freeze", batches, eval_x)
 
     net = make_mlp(torch.float64)
     net.load_state_dict(initial.state_dict())

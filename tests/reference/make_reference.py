@@ -338,6 +338,21 @@ def train(net, optimizer, criterion, batches):
     return losses
 
 
+def draw_batches(g):
+    """STEPS training batches (inputs, labels) of the MLP and one eval input, drawn from g."""
+    n0, _, _, n3 = MLP_SIZES
+    batches = [(randn(g, MLP_BATCH, n0), torch.randint(0, n3, (MLP_BATCH,), generator=g))
+               for _ in range(STEPS)]
+    return batches, randn(g, MLP_BATCH, n0)
+
+
+def write_batches(w, prefix, batches, eval_x):
+    for k, (x, labels) in enumerate(batches):
+        w.activation(f"{prefix}.batch.{k}.x", x)
+        w.labels(f"{prefix}.batch.{k}.labels", labels)
+    w.activation(f"{prefix}.eval_x", eval_x)
+
+
 def write_trajectory_results(w, prefix, net, losses, eval_x):
     w.vector(f"{prefix}.losses", torch.tensor(losses, dtype=torch.float64))
     w.state(f"{prefix}.final", net)
@@ -347,22 +362,16 @@ def write_trajectory_results(w, prefix, net, losses, eval_x):
 
 
 def write_mlp_trajectories(w, g):
-    n0, _, _, n3 = MLP_SIZES
     torch.manual_seed(1234)
     initial = make_mlp(torch.float64)
     randomize_batchnorm(initial, g)
-    batches = [(randn(g, MLP_BATCH, n0), torch.randint(0, n3, (MLP_BATCH,), generator=g))
-               for _ in range(STEPS)]
-    eval_x = randn(g, MLP_BATCH, n0)
+    batches, eval_x = draw_batches(g)
 
     w.comment("MLP " + " -> ".join(map(str, MLP_SIZES)) + f", batch {MLP_BATCH}, "
               f"{STEPS} steps, CrossEntropyLoss; layers " + repr(initial).replace("\n", " "))
     w.scalar("mlp.steps", STEPS)
     w.state("mlp.init", initial)
-    for k, (x, labels) in enumerate(batches):
-        w.activation(f"mlp.batch.{k}.x", x)
-        w.labels(f"mlp.batch.{k}.labels", labels)
-    w.activation("mlp.eval_x", eval_x)
+    write_batches(w, "mlp", batches, eval_x)
 
     # Gradients of the first step (identical for every optimizer): a whole-network backward.
     probe = make_mlp(torch.float64)

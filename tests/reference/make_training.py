@@ -27,8 +27,8 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_reference import (MLP_BATCH, MLP_SIZES, STEPS, Writer, make_mlp,  # noqa: E402
-                            randn, randomize_batchnorm, train, write_trajectory_results)
+from make_reference import (MLP_BATCH, MLP_SIZES, STEPS, Writer, draw_batches, make_mlp,  # noqa: E402
+                            randn, randomize_batchnorm, train, write_batches, write_trajectory_results)
 
 # name, max_norm, norm_type
 CLIP_CASES = [("l2", 1.0, 2.0), ("l2_loose", 100.0, 2.0), ("l1", 2.0, 1.0),
@@ -64,21 +64,15 @@ def write_clipping(w, g):
 
 
 def write_groups(w, g):
-    n0, _, _, n3 = MLP_SIZES
     torch.manual_seed(4321)
     initial = make_mlp(torch.float64)
     randomize_batchnorm(initial, g)
-    batches = [(randn(g, MLP_BATCH, n0), torch.randint(0, n3, (MLP_BATCH,), generator=g))
-               for _ in range(STEPS)]
-    eval_x = randn(g, MLP_BATCH, n0)
+    batches, eval_x = draw_batches(g)
     w.comment("groups: MLP " + " -> ".join(map(str, MLP_SIZES)) + f", batch {MLP_BATCH}, "
               f"{STEPS} steps; group 0 the weight matrices (lr 0.1, weight_decay 1e-2), group 1"
               " the vectors, p.ndim <= 1 (lr 0.05, weight_decay 0)")
     w.state("groups.init", initial)
-    for k, (x, labels) in enumerate(batches):
-        w.activation(f"groups.batch.{k}.x", x)
-        w.labels(f"groups.batch.{k}.labels", labels)
-    w.activation("groups.eval_x", eval_x)
+    write_batches(w, "groups", batches, eval_x)
 
     def split(net):
         decay = [p for p in net.parameters() if p.ndim > 1]
