@@ -23,7 +23,7 @@ namespace {
 
 using bnorm::Index;
 using bnorm::Matrix;
-using bnorm::detail::GemmIsa;
+using bnorm::detail::Isa;
 
 enum class Product { forward, weight, input };
 
@@ -56,9 +56,9 @@ void eigen_product(benchmark::State& state, Product product, Index inputs, Index
   bnorm_bench::set_flops_counter(state, flops(inputs, outputs, batch));
 }
 
-void bnorm_product(benchmark::State& state, GemmIsa isa, Product product, Index inputs,
+void bnorm_product(benchmark::State& state, Isa isa, Product product, Index inputs,
                    Index outputs, Index batch) {
-  bnorm::detail::force_gemm_isa(isa);
+  bnorm::detail::force_isa(isa);
   Operands o(inputs, outputs, batch);
   bnorm::detail::Gemm<float> gemm;
   for (auto _ : state) {
@@ -70,7 +70,7 @@ void bnorm_product(benchmark::State& state, GemmIsa isa, Product product, Index 
     benchmark::ClobberMemory();
   }
   bnorm_bench::set_flops_counter(state, flops(inputs, outputs, batch));
-  bnorm::detail::force_gemm_isa(std::nullopt);
+  bnorm::detail::force_isa(std::nullopt);
 }
 
 const bool registered = [] {
@@ -83,10 +83,10 @@ const bool registered = [] {
                                   "x" + std::to_string(outputs) + "/" + std::to_string(batch);
         bnorm_bench::configure(benchmark::RegisterBenchmark(
             ("gemm/eigen" + shape).c_str(), eigen_product, product, inputs, outputs, batch));
-        for (GemmIsa isa : bnorm::detail::every_gemm_isa) {
-          if (!bnorm::detail::gemm_isa_supported(isa)) continue;
+        for (Isa isa : bnorm::detail::every_isa) {
+          if (!bnorm::detail::isa_supported(isa)) continue;
           const std::string name =
-              "gemm/" + std::string(bnorm::detail::gemm_isa_name(isa)) + shape;
+              "gemm/" + std::string(bnorm::detail::isa_name(isa)) + shape;
           bnorm_bench::configure(benchmark::RegisterBenchmark(name.c_str(), bnorm_product, isa,
                                                               product, inputs, outputs, batch));
         }
@@ -101,8 +101,8 @@ const bool registered = [] {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   bnorm_bench::add_build_context();
-  benchmark::AddCustomContext("gemm_isa_best", std::string(bnorm::detail::gemm_isa_name(
-                                                   bnorm::detail::best_gemm_isa())));
+  benchmark::AddCustomContext("gemm_isa_best", std::string(bnorm::detail::isa_name(
+                                                   bnorm::detail::best_isa())));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds tests/test_inference_workspace.cpp alone under ThreadSanitizer and runs it: four
 # threads infer on one const network at once (model/inference_workspace.hpp), and the first
-# GEMM products, which choose the instruction set (core/gemm/isa.hpp), run on those threads.
+# GEMM products, which choose the instruction set (core/isa.hpp), run on those threads.
 # Any report fails the run (halt_on_error). Without OpenMP: libgomp is not instrumented, and
 # TSan would report its barriers; bnorm's OpenMP paths are tested by test_threads.
 set -euo pipefail

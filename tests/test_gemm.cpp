@@ -13,20 +13,20 @@
 #include <vector>
 
 using namespace bnorm;
-using detail::GemmIsa;
+using detail::Isa;
 
 namespace {
 
 // Restores the environment's choice of variant when a test case ends.
 struct ForcedIsa {
-  explicit ForcedIsa(GemmIsa isa) { detail::force_gemm_isa(isa); }
-  ~ForcedIsa() { detail::force_gemm_isa(std::nullopt); }
+  explicit ForcedIsa(Isa isa) { detail::force_isa(isa); }
+  ~ForcedIsa() { detail::force_isa(std::nullopt); }
 };
 
-std::vector<GemmIsa> supported_variants() {
-  std::vector<GemmIsa> variants;
-  for (GemmIsa isa : detail::every_gemm_isa) {
-    if (detail::gemm_isa_supported(isa)) variants.push_back(isa);
+std::vector<Isa> supported_variants() {
+  std::vector<Isa> variants;
+  for (Isa isa : detail::every_isa) {
+    if (detail::isa_supported(isa)) variants.push_back(isa);
   }
   return variants;
 }
@@ -57,16 +57,16 @@ bool within_rounding(const Matrix<T>& actual, const Matrix<double>& exact,
 }  // namespace
 
 TEST_CASE("Which variants run on this machine") {
-  for (GemmIsa isa : detail::every_gemm_isa)
-    MESSAGE("Gemm variant ", detail::gemm_isa_name(isa),
-            detail::gemm_isa_supported(isa) ? ": runs" : ": skipped, not supported here");
-  MESSAGE("Gemm variant chosen: ", detail::gemm_isa_name(detail::active_gemm_isa()));
-  CHECK(detail::gemm_isa_supported(detail::GemmIsa::baseline));
+  for (Isa isa : detail::every_isa)
+    MESSAGE("Gemm variant ", detail::isa_name(isa),
+            detail::isa_supported(isa) ? ": runs" : ": skipped, not supported here");
+  MESSAGE("Gemm variant chosen: ", detail::isa_name(detail::active_isa()));
+  CHECK(detail::isa_supported(detail::Isa::baseline));
 }
 
 TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and without accumulate",
                    T, float, double) {
-  const std::vector<GemmIsa> variants = supported_variants();
+  const std::vector<Isa> variants = supported_variants();
   for (auto [m, n, k] : shapes) {
     CAPTURE(m);
     CAPTURE(n);
@@ -91,8 +91,8 @@ TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and wi
           accumulate ? Matrix<double>(magnitude + start.template cast<double>().cwiseAbs())
                      : magnitude;
       std::vector<Matrix<T>> baseline_results;
-      for (GemmIsa isa : variants) {
-        CAPTURE(detail::gemm_isa_name(isa));
+      for (Isa isa : variants) {
+        CAPTURE(detail::isa_name(isa));
         ForcedIsa forced(isa);
         detail::Gemm<T> gemm;
         std::vector<Matrix<T>> results;
@@ -106,7 +106,7 @@ TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and wi
         run(at.transpose(), b);  // as the input gradient W^T dy
         run(a, bt.transpose());  // as the weight gradient dy x^T
         run(a, b_ref);
-        if (isa == GemmIsa::baseline) {
+        if (isa == Isa::baseline) {
           baseline_results = results;
           continue;
         }
@@ -129,8 +129,8 @@ TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and wi
 // as the same columns of the whole product. Checked here without threads, share by share.
 TEST_CASE_TEMPLATE("A product computed by shares of columns equals the whole, bit for bit", T,
                    float, double) {
-  for (GemmIsa isa : supported_variants()) {
-    CAPTURE(detail::gemm_isa_name(isa));
+  for (Isa isa : supported_variants()) {
+    CAPTURE(detail::isa_name(isa));
     ForcedIsa forced(isa);
     const Matrix<T> w = random_matrix<T>(130, 300), x = random_matrix<T>(300, 75);
     const Matrix<T> xt = x.transpose();
@@ -158,8 +158,8 @@ TEST_CASE("A product of the same shape again allocates nothing, on every variant
   const Matrix<float> w = random_matrix<float>(256, 784), x = random_matrix<float>(784, 64);
   const Matrix<float> dy = random_matrix<float>(256, 64);
   Matrix<float> y(256, 64), dw(256, 784), dx(784, 64);
-  for (GemmIsa isa : supported_variants()) {
-    CAPTURE(detail::gemm_isa_name(isa));
+  for (Isa isa : supported_variants()) {
+    CAPTURE(detail::isa_name(isa));
     ForcedIsa forced(isa);
     detail::Gemm<float> forward, weight, input;
     auto step = [&] {
@@ -175,11 +175,11 @@ TEST_CASE("A product of the same shape again allocates nothing, on every variant
 TEST_CASE("BNORM_ISA forces a variant; an unknown or unsupported one throws") {
   const char* before = std::getenv("BNORM_ISA");
   const std::string saved = before ? before : "";
-  for (GemmIsa isa : supported_variants()) {
-    const std::string name(detail::gemm_isa_name(isa));
+  for (Isa isa : supported_variants()) {
+    const std::string name(detail::isa_name(isa));
     ::setenv("BNORM_ISA", name.c_str(), 1);
-    CHECK(detail::reload_gemm_isa_from_environment() == isa);
-    CHECK(detail::active_gemm_isa() == isa);
+    CHECK(detail::reload_isa_from_environment() == isa);
+    CHECK(detail::active_isa() == isa);
     // The forced variant is the one that runs: its result is the variant's own, bit for bit.
     const Matrix<float> a = random_matrix<float>(40, 300), b = random_matrix<float>(300, 30);
     Matrix<float> by_environment(40, 30), by_api(40, 30);
@@ -191,28 +191,28 @@ TEST_CASE("BNORM_ISA forces a variant; an unknown or unsupported one throws") {
     CHECK(by_environment == by_api);
   }
   ::setenv("BNORM_ISA", "sse9", 1);
-  CHECK_THROWS_WITH_AS(detail::reload_gemm_isa_from_environment(),
+  CHECK_THROWS_WITH_AS(detail::reload_isa_from_environment(),
                        "BNORM_ISA: expected baseline, avx2 or avx512, got 'sse9'", Error);
-  for (GemmIsa isa : detail::every_gemm_isa) {
-    if (detail::gemm_isa_supported(isa)) continue;
-    ::setenv("BNORM_ISA", std::string(detail::gemm_isa_name(isa)).c_str(), 1);
-    CHECK_THROWS_AS(detail::reload_gemm_isa_from_environment(), Error);
-    CHECK_THROWS_AS(detail::force_gemm_isa(isa), Error);
+  for (Isa isa : detail::every_isa) {
+    if (detail::isa_supported(isa)) continue;
+    ::setenv("BNORM_ISA", std::string(detail::isa_name(isa)).c_str(), 1);
+    CHECK_THROWS_AS(detail::reload_isa_from_environment(), Error);
+    CHECK_THROWS_AS(detail::force_isa(isa), Error);
   }
   ::unsetenv("BNORM_ISA");
-  CHECK(detail::reload_gemm_isa_from_environment() == detail::best_gemm_isa());
+  CHECK(detail::reload_isa_from_environment() == detail::best_isa());
   if (before) ::setenv("BNORM_ISA", saved.c_str(), 1);
-  detail::reload_gemm_isa_from_environment();
+  detail::reload_isa_from_environment();
 }
 
 TEST_CASE("Forcing a variant switches the kernel: the FMA variants round unlike the baseline") {
   // A product whose FMA and separate multiply-add roundings differ: proof that forcing a
   // variant really switches the kernel (were all three the same code, this could not fail).
-  const std::vector<GemmIsa> variants = supported_variants();
+  const std::vector<Isa> variants = supported_variants();
   if (variants.size() < 2) return;
   const Matrix<float> a = random_matrix<float>(64, 500), b = random_matrix<float>(500, 48);
   std::vector<Matrix<float>> results;
-  for (GemmIsa isa : variants) {
+  for (Isa isa : variants) {
     ForcedIsa forced(isa);
     Matrix<float> out(64, 48);
     detail::Gemm<float>().assign(out, a, b);

@@ -56,7 +56,7 @@ struct NoInfer {
 
 }  // namespace
 
-// First in the file, so that the GEMM variant (core/gemm/isa.hpp) is chosen by these threads.
+// First in the file, so that the GEMM variant (core/isa.hpp) is chosen by these threads.
 TEST_CASE_TEMPLATE("Four threads infer at once, each result the serial one", T, float, double) {
   const auto net = trained_network<T>();
   constexpr int thread_count = 4, repeats = 25;

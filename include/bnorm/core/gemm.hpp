@@ -6,7 +6,7 @@
 // also allocates its packing workspace on every product above 128 KiB. Gemm instead runs
 // bnorm's packed GEMM (core/gemm/packed_gemm.hpp), whose micro-kernels exist for baseline
 // x86-64, AVX2+FMA and AVX-512F side by side; the variant is chosen once at run time, and
-// BNORM_ISA or force_gemm_isa() force one (core/gemm/isa.hpp). The packing buffers are kept
+// BNORM_ISA or force_isa() force one (core/isa.hpp). The packing buffers are kept
 // between calls: after the first product at a shape, no allocation.
 //
 // Results agree with Eigen's product to rounding, not bit for bit: the order of the sums
@@ -69,7 +69,7 @@ class Gemm {
   void packed_assign(T* dst, Index dst_stride, gemm::StridedMatrix<T> lhs,
                      gemm::StridedMatrix<T> rhs, Index rows, Index cols, Index depth,
                      bool accumulate) {
-    const GemmIsa isa = active_gemm_isa();
+    const Isa isa = active_isa();
     // Below min_parallel_work multiply-adds, waking the other threads cost more than they
     // saved (bench/RESULTS.md: the batch-64 MLP step ran 0.8x as fast on two threads).
     constexpr double min_parallel_work = double(1 << 24);

@@ -1,11 +1,11 @@
 // The AVX2+FMA micro-kernels, compiled under target("avx2,fma") whatever the build's flags,
-// and called only when the processor has both (core/gemm/isa.hpp). The contract of a
+// and called only when the processor has both (core/isa.hpp). The contract of a
 // micro-kernel is in core/gemm/packed_gemm.hpp.
 #pragma once
 
-#include "isa.hpp"
+#include "../isa.hpp"
 
-#if defined(BNORM_GEMM_HAS_AVX2)
+#if defined(BNORM_HAS_AVX2)
 #include <immintrin.h>
 
 #define BNORM_TARGET_AVX2 __attribute__((target("avx2,fma")))
@@ -85,4 +85,4 @@ struct Avx2Kernel<double> {
 }  // namespace bnorm::detail::gemm
 
 #undef BNORM_TARGET_AVX2
-#endif  // BNORM_GEMM_HAS_AVX2
+#endif  // BNORM_HAS_AVX2

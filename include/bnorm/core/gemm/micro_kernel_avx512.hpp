@@ -1,11 +1,11 @@
 // The AVX-512F micro-kernels, compiled under target("avx512f") whatever the build's flags,
-// and called only when the processor has it (core/gemm/isa.hpp). The contract of a
+// and called only when the processor has it (core/isa.hpp). The contract of a
 // micro-kernel is in core/gemm/packed_gemm.hpp.
 #pragma once
 
-#include "isa.hpp"
+#include "../isa.hpp"
 
-#if defined(BNORM_GEMM_HAS_AVX512)
+#if defined(BNORM_HAS_AVX512)
 #include <immintrin.h>
 
 #define BNORM_TARGET_AVX512 __attribute__((target("avx512f")))
@@ -85,4 +85,4 @@ struct Avx512Kernel<double> {
 }  // namespace bnorm::detail::gemm
 
 #undef BNORM_TARGET_AVX512
-#endif  // BNORM_GEMM_HAS_AVX512
+#endif  // BNORM_HAS_AVX512

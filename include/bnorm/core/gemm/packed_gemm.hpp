@@ -19,7 +19,7 @@
 // of 3 x 256 and a sliver of 16.
 #pragma once
 
-#include "isa.hpp"
+#include "../isa.hpp"
 #include "micro_kernel_avx2.hpp"
 #include "micro_kernel_avx512.hpp"
 #include "micro_kernel_baseline.hpp"
@@ -120,17 +120,17 @@ void packed_product(StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst, Index ds
 
 // The same product on the micro-kernel of `isa`, which must be supported (isa.hpp).
 template <class T>
-void packed_product(GemmIsa isa, StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst,
+void packed_product(Isa isa, StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst,
                     Index dst_stride, Index rows, Index cols, Index depth, bool accumulate,
                     PackingBuffers<T>& buffers) {
   switch (isa) {
-#if defined(BNORM_GEMM_HAS_AVX512)
-    case GemmIsa::avx512:
+#if defined(BNORM_HAS_AVX512)
+    case Isa::avx512:
       return packed_product<Avx512Kernel<T>>(lhs, rhs, dst, dst_stride, rows, cols, depth,
                                              accumulate, buffers);
 #endif
-#if defined(BNORM_GEMM_HAS_AVX2)
-    case GemmIsa::avx2:
+#if defined(BNORM_HAS_AVX2)
+    case Isa::avx2:
       return packed_product<Avx2Kernel<T>>(lhs, rhs, dst, dst_stride, rows, cols, depth,
                                            accumulate, buffers);
 #endif
