@@ -13,6 +13,10 @@
 // unchanged, while gamma and beta still learn; backward then uses dx = gamma * g /
 // sqrt(running_var + eps).
 //
+// The passes over the batch run on the dispatched kernels of core/kernels.hpp: a training
+// forward reads x twice (moments, then normalize) and writes xhat and y once; backward reads
+// dy and xhat twice (sums, then dx) and writes dx once.
+//
 // Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
 // a cumulative running average, and a policy for training batches too small to normalize.
 // A StatisticsSync (layers/statistics_sync.hpp) makes the batch statistics those of a batch
@@ -167,18 +171,13 @@ class BatchNorm {
       if (gamma_trainable_) gamma_grad_.setZero();
     }
     if (saved_running_statistics_) {
+      // One pass: the two sums and dx = scale * g.
       detail::parallel_ranges(features(), dy.size(), [&](Index row, Index rows) {
-        const auto scale = group_scale_.col(0).segment(row, rows).array();
-        auto sum_dy = sum_dy_.segment(row, rows).array();
-        auto sum_dy_xhat = sum_dy_xhat_.segment(row, rows).array();
-        sum_dy.setZero();
-        sum_dy_xhat.setZero();
-        for (Index j = 0; j < dy.cols(); ++j) {
-          const auto g = dy.col(j).segment(row, rows).array();
-          sum_dy += g;
-          sum_dy_xhat += g * normalized_.col(j).segment(row, rows).array();
-          input_grad_.col(j).segment(row, rows).array() = scale * g;
-        }
+        detail::kernels::gradient_sums<T>(dy.data() + row, dy.outerStride(),
+                                       normalized_.data() + row, normalized_.rows(), rows,
+                                       dy.cols(), sum_dy_.data() + row,
+                                       sum_dy_xhat_.data() + row, group_scale_.data() + row,
+                                       input_grad_.data() + row, input_grad_.rows());
       });
       add_parameter_gradients(sum_dy_xhat_, sum_dy_);
     } else {
@@ -326,14 +325,13 @@ class BatchNorm {
       detail::batch_moments(x, first, count, batch_mean, batch_var);  // batch_var holds M2
       batch_var /= static_cast<T>(count);
       batch_inv_std.array() = (batch_var.array() + eps()).sqrt().inverse();
+      // The training forward's kernel without saving xhat: the same y, bit for bit.
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-        const auto mean = batch_mean.segment(row, rows);
-        const auto inv_std = batch_inv_std.segment(row, rows).array();
-        const auto gamma = gamma_.segment(row, rows).array();
-        const auto beta = beta_.segment(row, rows).array();
-        for (Index j = first; j < first + count; ++j)
-          y.col(j).segment(row, rows).array() =
-              (x.col(j).segment(row, rows) - mean).array() * inv_std * gamma + beta;
+        detail::kernels::normalize<T>(x.data() + first * x.outerStride() + row,
+                                      x.outerStride(), rows, count, batch_mean.data() + row,
+                                      batch_inv_std.data() + row, gamma_.data() + row,
+                                      beta_.data() + row, nullptr, 0,
+                                      y.data() + first * y.rows() + row, y.rows());
       });
     }
   }
@@ -391,16 +389,14 @@ class BatchNorm {
         renorm_r_.col(g) = r.matrix();
         renorm_d_.col(g) = d.matrix();
       }
+      // One pass: xhat_B saved for backward, y = scale * xhat_B + shift.
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-        const auto mean = batch_mean_.segment(row, rows);
-        const auto inv_std = group_inv_std_.col(g).segment(row, rows).array();
-        const auto scale = group_scale_.col(g).segment(row, rows).array();
-        const auto shift = shift_.segment(row, rows).array();
-        for (Index j = first; j < first + count; ++j) {
-          auto xhat = normalized_.col(j).segment(row, rows).array();
-          xhat = (x.col(j).segment(row, rows) - mean).array() * inv_std;
-          output_.col(j).segment(row, rows).array() = xhat * scale + shift;
-        }
+        const Index column = first * x.rows() + row;  // normalized_ and output_: x's rows
+        detail::kernels::normalize<T>(
+            x.data() + first * x.outerStride() + row, x.outerStride(), rows, count,
+            batch_mean_.data() + row, group_inv_std_.col(g).data() + row,
+            group_scale_.col(g).data() + row, shift_.data() + row, normalized_.data() + column,
+            normalized_.rows(), output_.data() + column, output_.rows());
       });
       if (update) {
         batch_mean_sum_ += batch_mean_ * (static_cast<T>(count) / static_cast<T>(batch));
@@ -434,15 +430,11 @@ class BatchNorm {
     group_scale_.col(0).array() = gamma_.array() * group_inv_std_.col(0).array();
     normalized_.resize(x.rows(), x.cols());  // for dgamma
     detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
-      const auto mean = running_mean_.segment(row, rows);
-      const auto beta = beta_.segment(row, rows).array();
-      const auto inv_std = group_inv_std_.col(0).segment(row, rows).array();
-      const auto gamma = gamma_.segment(row, rows).array();
-      for (Index j = 0; j < x.cols(); ++j) {
-        auto xhat = normalized_.col(j).segment(row, rows).array();
-        xhat = (x.col(j).segment(row, rows) - mean).array() * inv_std;
-        output_.col(j).segment(row, rows).array() = xhat * gamma + beta;
-      }
+      detail::kernels::normalize<T>(x.data() + row, x.outerStride(), rows, x.cols(),
+                                    running_mean_.data() + row, group_inv_std_.data() + row,
+                                    gamma_.data() + row, beta_.data() + row,
+                                    normalized_.data() + row, normalized_.rows(),
+                                    output_.data() + row, output_.rows());
     });
     saved_running_statistics_ = true;
     renormalized_ = false;
@@ -452,15 +444,13 @@ class BatchNorm {
   void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
     const auto columns = group_columns(g, dy.cols(), group_count());
     const Index first = columns.first, count = columns.second;
+    // sum(g) and sum(g * xhat_B) in one pass.
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-      auto sum_dy = sum_dy_.segment(row, rows);
-      auto sum_dy_xhat = sum_dy_xhat_.segment(row, rows).array();  // sum(g * xhat_B)
-      sum_dy.setZero();
-      sum_dy_xhat.setZero();
-      for (Index j = first; j < first + count; ++j) {
-        sum_dy += dy.col(j).segment(row, rows);
-        sum_dy_xhat += dy.col(j).segment(row, rows).array() * normalized_.col(j).segment(row, rows).array();
-      }
+      detail::kernels::gradient_sums<T>(dy.data() + first * dy.outerStride() + row,
+                                        dy.outerStride(),
+                                        normalized_.data() + first * normalized_.rows() + row,
+                                        normalized_.rows(), rows, count, sum_dy_.data() + row,
+                                        sum_dy_xhat_.data() + row);
     });
     if (renormalized_) {  // dgamma = sum(g * (r xhat_B + d))
       renormalized_gamma_grad_.array() = renorm_r_.col(g).array() * sum_dy_xhat_.array() +
@@ -476,13 +466,12 @@ class BatchNorm {
     sum_dy_xhat_ *= inv_total;
     dx_scale_ = (group_scale_.col(g).array() * group_inv_std_.col(g).array()).matrix();
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-      const auto scale = dx_scale_.segment(row, rows).array();
-      const auto mean_dy = sum_dy_.segment(row, rows).array();
-      const auto mean_dy_xhat = sum_dy_xhat_.segment(row, rows).array();
-      for (Index j = first; j < first + count; ++j)
-        input_grad_.col(j).segment(row, rows).array() =
-            scale * (dy.col(j).segment(row, rows).array() - mean_dy -
-                     normalized_.col(j).segment(row, rows).array() * mean_dy_xhat);
+      const Index column = first * dy.rows() + row;  // normalized_ and input_grad_: dy's rows
+      detail::kernels::normalized_input_gradient<T>(
+          dy.data() + first * dy.outerStride() + row, dy.outerStride(),
+          normalized_.data() + column, normalized_.rows(), rows, count, dx_scale_.data() + row,
+          sum_dy_.data() + row, sum_dy_xhat_.data() + row, input_grad_.data() + column,
+          input_grad_.rows());
     });
   }
 

@@ -4,10 +4,12 @@
 // eval-mode affine map (BatchNorm's eval path, fold_batchnorm).
 #pragma once
 
+#include "../core/kernels.hpp"
 #include "../core/threads.hpp"
 #include "../core/types.hpp"
 
 #include <Eigen/Core>
+#include <type_traits>
 
 namespace bnorm::detail {
 
@@ -19,6 +21,8 @@ namespace bnorm::detail {
 // (mean - x0)^2 / var, of order 1 for a typical first example. The sums are kept in the
 // scalar S of mean and m2 (recalibrate accumulates a float network's data in double); mean
 // and m2 must have x's row count, and hold sum(d) and sum(d^2) until the last lines.
+// When S is x's own scalar and x a matrix or an Eigen::Ref of one (BatchNorm's case), the
+// sums run on the dispatched kernel of core/kernels.hpp; otherwise on Eigen.
 // The centred sum of squares from sums taken about a reference point c:
 //   M2 = sum (x - c)^2 - (sum (x - c))^2 / n,
 // clamped at 0 against rounding. Shared by the moments below and by the MPI merge of
@@ -33,18 +37,26 @@ void batch_moments(const Eigen::MatrixBase<X>& x, Index first, Index count,
                    Eigen::Matrix<S, Eigen::Dynamic, 1>& mean,
                    Eigen::Matrix<S, Eigen::Dynamic, 1>& m2) {
   const Index features = x.rows();
-  parallel_ranges(features, features * count, [&](Index row, Index rows) {
-    const auto x0 = x.col(first).segment(row, rows).template cast<S>();
-    auto sum_d = mean.segment(row, rows);
-    auto sum_d2 = m2.segment(row, rows).array();
-    sum_d.setZero();
-    sum_d2.setZero();
-    for (Index j = first + 1; j < first + count; ++j) {
-      const auto d = x.col(j).segment(row, rows).template cast<S>() - x0;
-      sum_d += d;
-      sum_d2 += d.array().square();
-    }
-  });
+  if constexpr (std::is_same_v<X, Eigen::Ref<const Matrix<S>>> || std::is_same_v<X, Matrix<S>>) {
+    const S* data = x.derived().data() + first * x.derived().outerStride();
+    const Index stride = x.derived().outerStride();
+    parallel_ranges(features, features * count, [&](Index row, Index rows) {
+      kernels::shifted_sums(data + row, stride, rows, count, mean.data() + row, m2.data() + row);
+    });
+  } else {
+    parallel_ranges(features, features * count, [&](Index row, Index rows) {
+      const auto x0 = x.col(first).segment(row, rows).template cast<S>();
+      auto sum_d = mean.segment(row, rows);
+      auto sum_d2 = m2.segment(row, rows).array();
+      sum_d.setZero();
+      sum_d2.setZero();
+      for (Index j = first + 1; j < first + count; ++j) {
+        const auto d = x.col(j).segment(row, rows).template cast<S>() - x0;
+        sum_d += d;
+        sum_d2 += d.array().square();
+      }
+    });
+  }
   centre_sum_of_squares(m2, mean, static_cast<S>(count));
   mean = x.col(first).template cast<S>() + mean / static_cast<S>(count);
 }
@@ -60,15 +72,14 @@ void eval_affine_map(const Gamma& gamma, const Beta& beta, const Mean& mean, con
 }
 
 // y = scale * x + shift per feature (row): the map above applied to a batch, in ranges of
-// features on the threads of core/threads.hpp. y must have x's shape.
-template <class T, class Scale, class Shift>
-void apply_affine_map(const Eigen::Ref<const Matrix<T>>& x, const Scale& scale, const Shift& shift,
-                      Matrix<T>& y) {
+// features on the threads of core/threads.hpp, on the dispatched kernel of core/kernels.hpp.
+// y must have x's shape; scale and shift are vectors with x's row count.
+template <class T>
+void apply_affine_map(const Eigen::Ref<const Matrix<T>>& x, const Vector<T>& scale,
+                      const Vector<T>& shift, Matrix<T>& y) {
   parallel_ranges(x.rows(), x.size(), [&](Index row, Index rows) {
-    const auto scale_part = scale.segment(row, rows).array();
-    const auto shift_part = shift.segment(row, rows).array();
-    for (Index j = 0; j < x.cols(); ++j)
-      y.col(j).segment(row, rows).array() = x.col(j).segment(row, rows).array() * scale_part + shift_part;
+    kernels::affine(x.data() + row, x.outerStride(), rows, x.cols(), scale.data() + row,
+                    shift.data() + row, y.data() + row, y.rows());
   });
 }
 

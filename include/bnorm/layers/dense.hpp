@@ -4,6 +4,7 @@
 
 #include "../core/error.hpp"
 #include "../core/gemm.hpp"
+#include "../core/kernels.hpp"
 #include "../core/generator.hpp"
 #include "../core/inference_scratch.hpp"
 #include "../core/parameter.hpp"
@@ -73,10 +74,9 @@ class Dense {
                         dy.cols());
     if (weight_trainable_)
       weight_product_.assign(weight_grad_, dy, input_.transpose(), accumulate_gradients_);
-    if (has_bias() && bias_trainable_) {
-      if (accumulate_gradients_) bias_grad_.noalias() += dy.rowwise().sum();
-      else bias_grad_.noalias() = dy.rowwise().sum();
-    }
+    if (has_bias() && bias_trainable_)  // summed column by column, in order
+      detail::kernels::row_sums<T>(dy.data(), dy.outerStride(), dy.rows(), dy.cols(),
+                                   bias_grad_.data(), accumulate_gradients_);
     if (!input_gradient_needed_) {
       input_grad_.resize(0, 0);
       return input_grad_;
@@ -147,7 +147,8 @@ class Dense {
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, detail::Gemm<T>& product) const {
     y.resize(out_features(), x.cols());
     product.assign(y, weight_, x);
-    if (has_bias()) y.colwise() += bias_;
+    if (has_bias())  // the dispatched kernel of core/kernels.hpp, not Eigen's SSE2 loop
+      detail::kernels::add_to_columns(y.data(), y.rows(), y.rows(), y.cols(), bias_.data());
   }
 
   Matrix<T> weight_, weight_grad_;

@@ -7,6 +7,7 @@
 //   p = p - lr * g
 #pragma once
 
+#include "../core/kernels.hpp"
 #include "optimizer.hpp"
 
 namespace bnorm {
@@ -84,25 +85,17 @@ class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
     const bool started = momentum_started_[group] != 0;
     this->for_each_chunk(group,
                          [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-                           auto update = [&](const auto& gradient) {
-                             if (o.momentum == 0.0) {
-                               value -= lr * gradient;
-                               return;
-                             }
+                           if (o.momentum != 0.0) {  // the dispatched kernel, core/kernels.hpp
                              auto buffer = this->chunk_of(buffers_[i], first, count);
-                             if (started)
-                               buffer = momentum * buffer + undamped * gradient;
-                             else
-                               buffer = gradient;  // PyTorch starts the buffer as a copy, undamped
-                             if (o.nesterov)
-                               value -= lr * (gradient + momentum * buffer);
-                             else
-                               value -= lr * buffer;
-                           };
-                           if (o.weight_decay == 0.0)
-                             update(grad);
-                           else
-                             update(grad + weight_decay * value);
+                             detail::kernels::sgd_momentum(value.data(), grad.data(),
+                                                           buffer.data(), count, lr, momentum,
+                                                           undamped, weight_decay, started,
+                                                           o.nesterov);
+                           } else if (o.weight_decay == 0.0) {
+                             value -= lr * grad;
+                           } else {
+                             value -= lr * (grad + weight_decay * value);
+                           }
                          });
     if (o.momentum != 0.0) momentum_started_[group] = 1;
   }

@@ -1,0 +1,237 @@
+// The bodies of bnorm's element-wise and reduction kernels, written once and compiled once
+// per instruction set: core/kernels.hpp includes this file three times, each time inside
+// its own namespace (BNORM_KERNEL_NAMESPACE) and target pragma, with the width of a vector
+// register in bytes (BNORM_KERNEL_VECTOR_BYTES: 16, 32, 64). No include guard on purpose.
+//
+// The loops use GCC's vector extensions (a `Lanes<T>::Vector` is one register of T) rather
+// than relying on the auto-vectorizer, so they are vectorized at -O2 (whose very-cheap cost
+// model skips loops of unknown trip count) as at -O3, and under every compiler that has the
+// extensions (GCC, clang). No Eigen inside: an Eigen template compiled under two sets of
+// target flags would break the one-definition rule.
+//
+// Shapes: a matrix is (data, stride): column j starts at data + j * stride; `rows` rows per
+// column. Per-row vectors (mean, scale, ...) have `rows` elements. The reductions sum the
+// columns in order (column 0 first), the order of the Eigen loops they replace.
+//
+// Only core/kernels.hpp includes this file.
+
+#ifndef BNORM_KERNEL_NAMESPACE
+#error "core/kernels/kernel_bodies.hpp is included by core/kernels.hpp only"
+#endif
+
+namespace bnorm::detail::kernels::BNORM_KERNEL_NAMESPACE {
+
+template <class T>
+struct Lanes {
+  typedef T Vector __attribute__((vector_size(BNORM_KERNEL_VECTOR_BYTES)));
+  static constexpr Index count = BNORM_KERNEL_VECTOR_BYTES / sizeof(T);
+};
+
+// Unaligned loads and stores (memcpy of a register's worth compiles to one instruction).
+template <class T>
+inline typename Lanes<T>::Vector load(const T* from) {
+  typename Lanes<T>::Vector value;
+  __builtin_memcpy(&value, from, sizeof(value));
+  return value;
+}
+template <class T>
+inline void store(T* to, typename Lanes<T>::Vector value) {
+  __builtin_memcpy(to, &value, sizeof(value));
+}
+
+// Where the vector part of a row range ends: the rest is done one element at a time.
+template <class T>
+inline Index vector_end(Index rows) {
+  return rows - rows % Lanes<T>::count;
+}
+
+// BatchNorm's moments about the first column: for i < rows,
+//   sum_d[i] = sum_{j=1}^{cols-1} d,  sum_d2[i] = sum d^2,  d = x[i, j] - x[i, 0].
+template <class T>
+void shifted_sums(const T* x, Index stride, Index rows, Index cols, T* sum_d, T* sum_d2) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(rows);
+  for (Index i = 0; i < rows; ++i) sum_d[i] = sum_d2[i] = T(0);
+  for (Index j = 1; j < cols; ++j) {
+    const T* column = x + j * stride;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count) {
+      const V d = load(column + i) - load(x + i);
+      store(sum_d + i, load(sum_d + i) + d);
+      store(sum_d2 + i, load(sum_d2 + i) + d * d);
+    }
+    for (; i < rows; ++i) {
+      const T d = column[i] - x[i];
+      sum_d[i] += d;
+      sum_d2[i] += d * d;
+    }
+  }
+}
+
+// The normalization of a training forward: xhat = (x - mean) * inv_std, saved when xhat is
+// not null, and y = xhat * scale + shift. The same arithmetic with or without saving, so
+// both give the same y bit for bit.
+template <class T>
+void normalize(const T* x, Index x_stride, Index rows, Index cols, const T* mean,
+               const T* inv_std, const T* scale, const T* shift, T* xhat, Index xhat_stride,
+               T* y, Index y_stride) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(rows);
+  for (Index j = 0; j < cols; ++j) {
+    const T* in = x + j * x_stride;
+    T* out = y + j * y_stride;
+    T* saved = xhat ? xhat + j * xhat_stride : nullptr;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count) {
+      const V normalized = (load(in + i) - load(mean + i)) * load(inv_std + i);
+      if (saved) store(saved + i, normalized);
+      store(out + i, normalized * load(scale + i) + load(shift + i));
+    }
+    for (; i < rows; ++i) {
+      const T normalized = (in[i] - mean[i]) * inv_std[i];
+      if (saved) saved[i] = normalized;
+      out[i] = normalized * scale[i] + shift[i];
+    }
+  }
+}
+
+// y = x * scale + shift per row (BatchNorm's eval map).
+template <class T>
+void affine(const T* x, Index x_stride, Index rows, Index cols, const T* scale,
+            const T* shift, T* y, Index y_stride) {
+  const Index end = vector_end<T>(rows);
+  for (Index j = 0; j < cols; ++j) {
+    const T* in = x + j * x_stride;
+    T* out = y + j * y_stride;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count)
+      store(out + i, load(in + i) * load(scale + i) + load(shift + i));
+    for (; i < rows; ++i) out[i] = in[i] * scale[i] + shift[i];
+  }
+}
+
+// BatchNorm's backward sums: sum_dy[i] = sum_j dy[i, j], sum_dy_xhat[i] = sum_j dy * xhat.
+// With dx not null, also dx = scale * dy in the same pass (frozen statistics).
+template <class T>
+void gradient_sums(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride, Index rows,
+                   Index cols, T* sum_dy, T* sum_dy_xhat, const T* scale, T* dx,
+                   Index dx_stride) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(rows);
+  for (Index i = 0; i < rows; ++i) sum_dy[i] = sum_dy_xhat[i] = T(0);
+  for (Index j = 0; j < cols; ++j) {
+    const T* g = dy + j * dy_stride;
+    const T* h = xhat + j * xhat_stride;
+    T* out = dx ? dx + j * dx_stride : nullptr;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count) {
+      const V gradient = load(g + i);
+      store(sum_dy + i, load(sum_dy + i) + gradient);
+      store(sum_dy_xhat + i, load(sum_dy_xhat + i) + gradient * load(h + i));
+      if (out) store(out + i, load(scale + i) * gradient);
+    }
+    for (; i < rows; ++i) {
+      sum_dy[i] += g[i];
+      sum_dy_xhat[i] += g[i] * h[i];
+      if (out) out[i] = scale[i] * g[i];
+    }
+  }
+}
+
+// BatchNorm's input gradient: dx = scale * (dy - mean_dy - xhat * mean_dy_xhat).
+template <class T>
+void normalized_input_gradient(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride,
+                               Index rows, Index cols, const T* scale, const T* mean_dy,
+                               const T* mean_dy_xhat, T* dx, Index dx_stride) {
+  const Index end = vector_end<T>(rows);
+  for (Index j = 0; j < cols; ++j) {
+    const T* g = dy + j * dy_stride;
+    const T* h = xhat + j * xhat_stride;
+    T* out = dx + j * dx_stride;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count)
+      store(out + i, load(scale + i) * (load(g + i) - load(mean_dy + i) -
+                                        load(h + i) * load(mean_dy_xhat + i)));
+    for (; i < rows; ++i) out[i] = scale[i] * (g[i] - mean_dy[i] - h[i] * mean_dy_xhat[i]);
+  }
+}
+
+// y[:, j] += bias (Dense's bias).
+template <class T>
+void add_to_columns(T* y, Index stride, Index rows, Index cols, const T* bias) {
+  const Index end = vector_end<T>(rows);
+  for (Index j = 0; j < cols; ++j) {
+    T* column = y + j * stride;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count) store(column + i, load(column + i) + load(bias + i));
+    for (; i < rows; ++i) column[i] += bias[i];
+  }
+}
+
+// sums[i] = (accumulate ? sums[i] : 0) + x[i, 0] + x[i, 1] + ... (Dense's bias gradient).
+template <class T>
+void row_sums(const T* x, Index stride, Index rows, Index cols, T* sums, bool accumulate) {
+  const Index end = vector_end<T>(rows);
+  if (!accumulate)
+    for (Index i = 0; i < rows; ++i) sums[i] = T(0);
+  for (Index j = 0; j < cols; ++j) {
+    const T* column = x + j * stride;
+    Index i = 0;
+    for (; i < end; i += Lanes<T>::count) store(sums + i, load(sums + i) + load(column + i));
+    for (; i < rows; ++i) sums[i] += column[i];
+  }
+}
+
+// ReLU on n contiguous elements: y = x < 0 ? 0 : x (NaN stays NaN, as in PyTorch). y may
+// be x.
+template <class T>
+void relu(const T* x, Index n, T* y) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(n);
+  const V zero = V{} * T(0);
+  Index i = 0;
+  for (; i < end; i += Lanes<T>::count) {
+    const V value = load(x + i);
+    store(y + i, value < zero ? zero : value);
+  }
+  for (; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+}
+
+// ReLU's backward on n contiguous elements: dx = y > 0 ? dy : 0.
+template <class T>
+void relu_backward(const T* y, const T* dy, Index n, T* dx) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(n);
+  const V zero = V{} * T(0);
+  Index i = 0;
+  for (; i < end; i += Lanes<T>::count)
+    store(dx + i, load(y + i) > zero ? load(dy + i) : zero);
+  for (; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+// SGD with momentum on n contiguous elements, as torch.optim.SGD (weight_decay folded into
+// the gradient first): g = grad + weight_decay * value; buffer = started ? momentum *
+// buffer + undamped * g : g; value -= lr * (nesterov ? g + momentum * buffer : buffer).
+template <class T>
+void sgd_momentum(T* value, const T* grad, T* buffer, Index n, T lr, T momentum, T undamped,
+                  T weight_decay, bool started, bool nesterov) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(n);
+  Index i = 0;
+  for (; i < end; i += Lanes<T>::count) {
+    V g = load(grad + i);
+    if (weight_decay != T(0)) g = g + weight_decay * load(value + i);
+    const V b = started ? momentum * load(buffer + i) + undamped * g : g;
+    store(buffer + i, b);
+    store(value + i, load(value + i) - lr * (nesterov ? g + momentum * b : b));
+  }
+  for (; i < n; ++i) {
+    T g = grad[i];
+    if (weight_decay != T(0)) g = g + weight_decay * value[i];
+    const T b = started ? momentum * buffer[i] + undamped * g : g;
+    buffer[i] = b;
+    value[i] = value[i] - lr * (nesterov ? g + momentum * b : b);
+  }
+}
+
+}  // namespace bnorm::detail::kernels::BNORM_KERNEL_NAMESPACE
