@@ -1,5 +1,5 @@
-// bnorm's element-wise and reduction kernels (BatchNorm's passes, Dense's bias, ReLU, the
-// SGD update) on the best instruction set of the running processor.
+// bnorm's element-wise and reduction kernels (BatchNorm's passes, Dense's bias and its
+// product for one example, ReLU, the SGD update) on the best instruction set of the running processor.
 //
 // Eigen's loops are compiled for the build's flags: SSE2 only in a default build, which made
 // BatchNorm 1.6x to 2.3x slower than under -march=native (issue 10). These kernels are
@@ -133,6 +133,12 @@ void add_to_columns(T* y, Index stride, Index rows, Index cols, const T* bias) {
 template <class T>
 void row_sums(const T* x, Index stride, Index rows, Index cols, T* sums, bool accumulate) {
   BNORM_DISPATCH(row_sums<T>, x, stride, rows, cols, sums, accumulate)
+}
+
+template <class T>
+void matrix_vector(const T* a, Index a_stride, Index rows, Index depth, const T* x,
+                   const T* bias, T* y) {
+  BNORM_DISPATCH(matrix_vector<T>, a, a_stride, rows, depth, x, bias, y)
 }
 
 template <class T>

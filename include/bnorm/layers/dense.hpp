@@ -143,9 +143,17 @@ class Dense {
     return a_first < b_end && b_first < a_end;
   }
 
-  // y = W x + b; y must not alias x.
+  // y = W x + b; y must not alias x. One example (inference on a single input) is a
+  // matrix-vector product, which Gemm leaves to Eigen (SSE2 in a default build): the
+  // dispatched kernel of core/kernels.hpp instead, with the bias added on the way.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, detail::Gemm<T>& product) const {
     y.resize(out_features(), x.cols());
+    if (x.cols() == 1) {
+      detail::kernels::matrix_vector(weight_.data(), weight_.rows(), out_features(),
+                                     in_features(), x.data(), has_bias() ? bias_.data() : nullptr,
+                                     y.data());
+      return;
+    }
     product.assign(y, weight_, x);
     if (has_bias())  // the dispatched kernel of core/kernels.hpp, not Eigen's SSE2 loop
       detail::kernels::add_to_columns(y.data(), y.rows(), y.rows(), y.cols(), bias_.data());

@@ -182,6 +182,40 @@ void row_sums(const T* x, Index stride, Index rows, Index cols, T* sums, bool ac
   }
 }
 
+// y = a * x (+ bias when not null): a rows x depth matrix (column stride a_stride) times a
+// vector, Dense's product for a batch of one. Blocks of four registers of rows stay in
+// registers over the whole depth, so a is read once; each y is summed over k in order.
+template <class T>
+void matrix_vector(const T* a, Index a_stride, Index rows, Index depth, const T* x,
+                   const T* bias, T* y) {
+  using V = typename Lanes<T>::Vector;
+  constexpr Index lanes = Lanes<T>::count, block = 4 * lanes;
+  Index i = 0;
+  for (; i + block <= rows; i += block) {
+    V acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) acc[r] = bias ? load(bias + i + r * lanes) : V{} * T(0);
+    for (Index k = 0; k < depth; ++k) {
+      const T* column = a + k * a_stride + i;
+      const T xk = x[k];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) acc[r] = acc[r] + load(column + r * lanes) * xk;
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) store(y + i + r * lanes, acc[r]);
+  }
+  for (; i + lanes <= rows; i += lanes) {
+    V acc = bias ? load(bias + i) : V{} * T(0);
+    for (Index k = 0; k < depth; ++k) acc = acc + load(a + k * a_stride + i) * x[k];
+    store(y + i, acc);
+  }
+  for (; i < rows; ++i) {
+    T acc = bias ? bias[i] : T(0);
+    for (Index k = 0; k < depth; ++k) acc = acc + a[k * a_stride + i] * x[k];
+    y[i] = acc;
+  }
+}
+
 // ReLU on n contiguous elements: y = x < 0 ? 0 : x (NaN stays NaN, as in PyTorch). y may
 // be x.
 template <class T>
