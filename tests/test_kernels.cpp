@@ -10,6 +10,7 @@
 #include <bnorm/layers/batch_norm.hpp>
 #include <bnorm/layers/dense.hpp>
 #include <bnorm/layers/relu.hpp>
+#include <bnorm/layers/sigmoid.hpp>
 #include <bnorm/optim/sgd.hpp>
 
 #include <doctest/doctest.h>
@@ -238,6 +239,36 @@ void check_kernels_in_every_variant() {
           CHECK(relu_dx[k] == (relu_out[k] > T(0) ? grad[k] : T(0)));
         }
         CHECK(relu_dx[0] == T(0));  // NaN > 0 is false
+
+        // sigmoid within 3 ulp of the long double formula (both tails, NaN, in place), and
+        // its backward.
+        std::vector<T> logits = random_vector<T>(n);
+        for (std::size_t k = 0; k < logits.size(); ++k) logits[k] *= T(30);
+        if (n > 3) {
+          logits[1] = std::numeric_limits<T>::infinity();
+          logits[2] = -std::numeric_limits<T>::infinity();
+          logits[3] = T(-1e-5);
+        }
+        std::vector<T> probabilities(static_cast<std::size_t>(n) + 2, T(sentinel));
+        kernels::sigmoid(logits.data(), n, probabilities.data());
+        std::vector<T> sigmoid_in_place = logits;
+        kernels::sigmoid(sigmoid_in_place.data(), n, sigmoid_in_place.data());
+        CHECK(probabilities[std::size_t(n)] == T(sentinel));
+        CHECK(probabilities[std::size_t(n) + 1] == T(sentinel));
+        std::vector<T> sigmoid_dx(static_cast<std::size_t>(n));
+        kernels::sigmoid_backward(probabilities.data(), grad.data(), n, sigmoid_dx.data());
+        for (std::size_t k = 0; k < std::size_t(n); ++k) {
+          const long double exact = 1.0L / (1.0L + std::exp(-static_cast<long double>(logits[k])));
+          const T rounded = T(exact);
+          const long double ulp = std::nextafter(rounded, std::numeric_limits<T>::infinity()) - rounded;
+          CHECK(std::abs(static_cast<long double>(probabilities[k]) - exact) <= 3.0L * ulp);
+          CHECK(sigmoid_in_place[k] == probabilities[k]);
+          const T y = probabilities[k];
+          CHECK(sigmoid_dx[k] == grad[k] * y * (T(1) - y));
+        }
+        std::vector<T> nan_in = {std::numeric_limits<T>::quiet_NaN()}, nan_out = {T(0)};
+        kernels::sigmoid(nan_in.data(), 1, nan_out.data());
+        CHECK(std::isnan(nan_out[0]));
 
         // sgd_momentum in every combination of its switches, against double.
         for (int flags = 0; flags < 8; ++flags) {

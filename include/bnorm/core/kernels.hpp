@@ -1,5 +1,5 @@
 // bnorm's element-wise and reduction kernels (BatchNorm's passes, Dense's bias and its
-// product for one example, ReLU, the SGD update) on the best instruction set of the running processor.
+// product for one example, ReLU, Sigmoid, the SGD update) on the best instruction set of the running processor.
 //
 // Eigen's loops are compiled for the build's flags: SSE2 only in a default build, which made
 // BatchNorm 1.6x to 2.3x slower than under -march=native (issue 10). These kernels are
@@ -16,6 +16,10 @@
 
 #include "isa.hpp"
 #include "types.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
 
 // clang has no `#pragma GCC target`; its `attribute push` does the same.
 #define BNORM_KERNEL_NAMESPACE baseline
@@ -149,6 +153,16 @@ void relu(const T* x, Index n, T* y) {
 template <class T>
 void relu_backward(const T* y, const T* dy, Index n, T* dx) {
   BNORM_DISPATCH(relu_backward<T>, y, dy, n, dx)
+}
+
+template <class T>
+void sigmoid(const T* x, Index n, T* y) {
+  BNORM_DISPATCH(sigmoid<T>, x, n, y)
+}
+
+template <class T>
+void sigmoid_backward(const T* y, const T* dy, Index n, T* dx) {
+  BNORM_DISPATCH(sigmoid_backward<T>, y, dy, n, dx)
 }
 
 template <class T>

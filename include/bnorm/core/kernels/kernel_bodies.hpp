@@ -24,6 +24,9 @@ namespace bnorm::detail::kernels::BNORM_KERNEL_NAMESPACE {
 template <class T>
 struct Lanes {
   typedef T Vector __attribute__((vector_size(BNORM_KERNEL_VECTOR_BYTES)));
+  // The integers of T's width (comparison masks, exponent bits).
+  using Integer = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  typedef Integer IntegerVector __attribute__((vector_size(BNORM_KERNEL_VECTOR_BYTES)));
   static constexpr Index count = BNORM_KERNEL_VECTOR_BYTES / sizeof(T);
 };
 
@@ -241,6 +244,99 @@ void relu_backward(const T* y, const T* dy, Index n, T* dx) {
   for (; i < end; i += Lanes<T>::count)
     store(dx + i, load(y + i) > zero ? load(dy + i) : zero);
   for (; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+// exp(x) for x <= 0 (or NaN), one register at a time: x = n ln2 + r with |r| <= ln2 / 2,
+// exp(r) from Cephes' approximations (a degree-6 polynomial for float, a Pade form for
+// double; both within about 1 ulp), times 2^n built in the exponent bits. n is rounded with
+// the 1.5 * 2^(mantissa bits) trick, so no float-to-integer conversion is needed (the
+// baseline has none for 64-bit lanes). Below the smallest normal result it returns 0.
+template <class T>
+inline typename Lanes<T>::Vector exp_nonpositive(typename Lanes<T>::Vector x) {
+  using V = typename Lanes<T>::Vector;
+  using I = typename Lanes<T>::IntegerVector;
+  constexpr bool single = sizeof(T) == 4;
+  const T lowest = single ? T(-87.33654) : T(-708.3964185322641);
+  const T magic = single ? T(12582912.0) : T(6755399441055744.0);  // 1.5 * 2^23, 1.5 * 2^52
+  const T log2e = T(1.44269504088896341);
+  const V zero = V{} * T(0);
+  const I underflow = x < lowest;
+  x = underflow ? zero + lowest : x;
+  const V shifted = x * log2e + magic;  // n in the low bits of the mantissa
+  const V n = shifted - magic;
+  V r, result;
+  if constexpr (single) {
+    r = x - n * T(0.693359375) - n * T(-2.12194440e-4);
+    const V z = r * r;
+    V p = T(1.9875691500E-4) * r + T(1.3981999507E-3);
+    p = p * r + T(8.3334519073E-3);
+    p = p * r + T(4.1665795894E-2);
+    p = p * r + T(1.6666665459E-1);
+    p = p * r + T(5.0000001201E-1);
+    result = p * z + r + T(1);
+  } else {
+    r = x - n * T(6.93145751953125E-1) - n * T(1.42860682030941723212E-6);
+    const V z = r * r;
+    const V p = ((T(1.26177193074810590878E-4) * z + T(3.02994407707441961300E-2)) * z +
+                 T(9.99999999999999999910E-1)) * r;
+    const V q = ((T(3.00198505138664455042E-6) * z + T(2.52448340349684104192E-3)) * z +
+                 T(2.27265548208155028766E-1)) * z + T(2.00000000000000000009E0);
+    result = T(1) + T(2) * (p / (q - p));
+  }
+  I bits;
+  __builtin_memcpy(&bits, &shifted, sizeof(bits));
+  constexpr int mantissa = single ? 23 : 52;
+  I magic_bits;
+  const V magic_vector = zero + magic;
+  __builtin_memcpy(&magic_bits, &magic_vector, sizeof(magic_bits));
+  const I exponent = (bits - magic_bits + (single ? 127 : 1023)) << mantissa;
+  V scale;
+  __builtin_memcpy(&scale, &exponent, sizeof(scale));
+  result = result * scale;
+  return underflow ? zero : result;
+}
+
+// The logistic function on one register: 1 / (1 + e) for x >= 0 and e / (1 + e) below,
+// with e = exp(-|x|) <= 1, so neither tail overflows and the negative tail keeps its
+// relative accuracy down to the smallest normal number. NaN stays NaN.
+template <class T>
+inline typename Lanes<T>::Vector logistic(typename Lanes<T>::Vector x) {
+  using V = typename Lanes<T>::Vector;
+  const V zero = V{} * T(0);
+  const V negative_abs = x < zero ? x : -x;
+  const V e = exp_nonpositive<T>(negative_abs);
+  const V inverse = T(1) / (T(1) + e);
+  return x < zero ? e * inverse : inverse;
+}
+
+// Sigmoid on n contiguous elements: y = 1 / (1 + exp(-x)); y may be x. The last partial
+// register goes through the same code as the rest (copied into a full one), so every
+// element gets the same arithmetic.
+template <class T>
+void sigmoid(const T* x, Index n, T* y) {
+  using V = typename Lanes<T>::Vector;
+  const Index end = vector_end<T>(n);
+  Index i = 0;
+  for (; i < end; i += Lanes<T>::count) store(y + i, logistic<T>(load(x + i)));
+  if (i < n) {
+    T part[Lanes<T>::count] = {};
+    __builtin_memcpy(part, x + i, sizeof(T) * std::size_t(n - i));
+    const V value = logistic<T>(load(part));
+    store(part, value);
+    __builtin_memcpy(y + i, part, sizeof(T) * std::size_t(n - i));
+  }
+}
+
+// Sigmoid's backward on n contiguous elements: dx = dy * y * (1 - y).
+template <class T>
+void sigmoid_backward(const T* y, const T* dy, Index n, T* dx) {
+  const Index end = vector_end<T>(n);
+  Index i = 0;
+  for (; i < end; i += Lanes<T>::count) {
+    const auto value = load(y + i);
+    store(dx + i, load(dy + i) * value * (T(1) - value));
+  }
+  for (; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
 }
 
 // SGD with momentum on n contiguous elements, as torch.optim.SGD (weight_decay folded into
