@@ -15,6 +15,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -292,7 +293,57 @@ void check_kernels_in_every_variant() {
   }
 }
 
+// The kernels align their main stream to a register boundary by doing the rows before it
+// one at a time (core/kernels/kernel_bodies.hpp, for_rows): the same data at every offset
+// from a 64-byte boundary must give the same results, bit for bit.
+template <class T>
+void check_alignment_does_not_matter() {
+  const Index rows = 37, cols = 3, lanes = 64 / Index(sizeof(T));
+  const Matrix<T> x = Matrix<T>::Random(rows, cols), dy = Matrix<T>::Random(rows, cols);
+  const Vector<T> mean = Vector<T>::Random(rows), inv_std = Vector<T>::Random(rows).array() + 2;
+  const Vector<T> vector = Vector<T>::Random(cols);
+  std::optional<std::vector<T>> first;
+  for (Index offset = 0; offset < lanes; ++offset) {
+    CAPTURE(offset);
+    // Three matrices back to back in one 64-byte aligned buffer, `offset` elements in.
+    alignas(64) static T storage[5 * 37 * 3 + 64];
+    T* x_copy = storage + offset;
+    T* dy_copy = x_copy + rows * cols;
+    T* out = dy_copy + rows * cols;
+    T* xhat = out + rows * cols;
+    std::copy(x.data(), x.data() + x.size(), x_copy);
+    std::copy(dy.data(), dy.data() + dy.size(), dy_copy);
+    std::vector<T> results;
+    kernels::normalize(x_copy, rows, rows, cols, mean.data(), inv_std.data(), mean.data(),
+                       inv_std.data(), xhat, rows, out, rows);
+    results.insert(results.end(), out, out + rows * cols);
+    results.insert(results.end(), xhat, xhat + rows * cols);
+    std::vector<T> sums(2 * std::size_t(rows));
+    kernels::gradient_sums(dy_copy, rows, xhat, rows, rows, cols, sums.data(),
+                           sums.data() + rows, mean.data(), out, rows);
+    results.insert(results.end(), sums.begin(), sums.end());
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::shifted_sums(x_copy, rows, rows, cols, sums.data(), sums.data() + rows);
+    results.insert(results.end(), sums.begin(), sums.end());
+    kernels::matrix_vector(x_copy, rows, rows, cols, vector.data(), mean.data(), out);
+    results.insert(results.end(), out, out + rows);
+    kernels::sigmoid(x_copy, rows * cols, out);
+    results.insert(results.end(), out, out + rows * cols);
+    if (!first) first = results;
+    CHECK(results == *first);
+  }
+}
+
 }  // namespace
+
+TEST_CASE("Kernel results do not depend on the alignment of the data") {
+  for (Isa isa : supported_variants()) {
+    CAPTURE(detail::isa_name(isa));
+    ForcedIsa forced(isa);
+    check_alignment_does_not_matter<float>();
+    check_alignment_does_not_matter<double>();
+  }
+}
 
 TEST_CASE("Which kernel variants run on this machine") {
   for (Isa isa : detail::every_isa)
