@@ -237,11 +237,12 @@ void matrix_vector(const T* a, Index a_stride, Index rows, Index depth, const T*
     for (Index k = 0; k < depth; ++k) acc = acc + load(a + k * a_stride + i) * x[k];
     store(y + i, acc);
   }
-  for (; i < rows; ++i) {
-    T acc = bias ? bias[i] : T(0);
-    for (Index k = 0; k < depth; ++k) acc = acc + a[k * a_stride + i] * x[k];
-    y[i] = acc;
-  }
+  // The last rows (fewer than a register): k outside, so a is still read column by column
+  // (a row at a time would touch a new cache line per element); the same sums, in order.
+  const Index first_left = i;
+  for (; i < rows; ++i) y[i] = bias ? bias[i] : T(0);
+  for (Index k = 0; k < depth; ++k)
+    for (i = first_left; i < rows; ++i) y[i] = y[i] + a[k * a_stride + i] * x[k];
 }
 
 // ReLU on n contiguous elements: y = x < 0 ? 0 : x (NaN stays NaN, as in PyTorch). y may
