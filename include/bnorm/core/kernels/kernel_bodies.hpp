@@ -206,31 +206,36 @@ void matrix_vector(const T* a, Index a_stride, Index rows, Index depth, const T*
                    const T* bias, T* y) {
   using V = typename Lanes<T>::Vector;
   constexpr Index lanes = Lanes<T>::count, block = 4 * lanes;
-  Index i = 0;
-  // Rows before a's first column reaches a register boundary: one unaligned register from
-  // row 0, then the aligned ones from the boundary (the overlap is computed twice, the same
-  // way both times, and y aliases neither a nor x).
-  const auto address = reinterpret_cast<unsigned long long>(a);
-  const Index head = Index((BNORM_KERNEL_VECTOR_BYTES - address % BNORM_KERNEL_VECTOR_BYTES) %
-                           BNORM_KERNEL_VECTOR_BYTES / sizeof(T));
-  if (head > 0 && rows >= head + block) {
-    V acc = bias ? load(bias) : V{} * T(0);
-    for (Index k = 0; k < depth; ++k) acc = acc + load(a + k * a_stride) * x[k];
-    store(y, acc);
-    i = head;
-  }
-  for (; i + block <= rows; i += block) {
+  // Four registers of rows at `first`, kept in registers over the whole depth.
+  const auto one_block = [&](Index first) {
     V acc[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) acc[r] = bias ? load(bias + i + r * lanes) : V{} * T(0);
+    for (int r = 0; r < 4; ++r) acc[r] = bias ? load(bias + first + r * lanes) : V{} * T(0);
     for (Index k = 0; k < depth; ++k) {
-      const T* column = a + k * a_stride + i;
+      const T* column = a + k * a_stride + first;
       const T xk = x[k];
 #pragma GCC unroll 4
       for (int r = 0; r < 4; ++r) acc[r] = acc[r] + load(column + r * lanes) * xk;
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) store(y + i + r * lanes, acc[r]);
+    for (int r = 0; r < 4; ++r) store(y + first + r * lanes, acc[r]);
+  };
+  Index i = 0;
+  if (rows >= block) {
+    // Whole blocks only: an unaligned one from row 0 when a's first column is not on a
+    // register boundary, aligned ones from the boundary, and an unaligned one ending at the
+    // last row. Overlapping rows are computed twice, the same way both times (y aliases
+    // neither a nor x); single registers would each be one FMA latency chain, half as fast.
+    const auto address = reinterpret_cast<unsigned long long>(a);
+    const Index head = Index((BNORM_KERNEL_VECTOR_BYTES - address % BNORM_KERNEL_VECTOR_BYTES) %
+                             BNORM_KERNEL_VECTOR_BYTES / sizeof(T));
+    if (head > 0) {
+      one_block(0);
+      i = head;
+    }
+    for (; i + block <= rows; i += block) one_block(i);
+    if (i < rows) one_block(rows - block);
+    return;
   }
   for (; i + lanes <= rows; i += lanes) {
     V acc = bias ? load(bias + i) : V{} * T(0);
