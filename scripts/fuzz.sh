@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes bnorm's three file readers with clang-14's libFuzzer, AddressSanitizer and
-# UndefinedBehaviorSanitizer, each for BNORM_FUZZ_SECONDS seconds (default 60):
+# UndefinedBehaviorSanitizer, each for BNORM_FUZZ_SECONDS seconds (default 60), side by side:
 #   load         bnorm's model files (fuzz/fuzz_load.cpp), seeded with valid model files
 #                written by fuzz/make_seeds.cpp
 #   safetensors  fuzz/fuzz_safetensors.cpp, seeded with tests/reference/safetensors/
@@ -47,14 +47,25 @@ mkdir -p "$build/seeds_safetensors" "$build/seeds_onnx"
 cp tests/reference/safetensors/*.safetensors "$build/seeds_safetensors/"
 cp tests/reference/onnx/*.onnx "$build/seeds_onnx/"
 
-status=0
-for name in "${fuzzers[@]}"; do
+# The fuzzers run side by side (each is one process on one core), so the stage takes about
+# BNORM_FUZZ_SECONDS, not three times that; on fewer cores than fuzzers they share them.
+fuzz_one() {
+  local name=$1
   mkdir -p "$build/corpus_$name"
-  echo "Fuzzing $name for $seconds s from $(ls "$build/seeds_$name" | wc -l) seed files"
-  fuzz_status=0
   (cd "$build" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "./fuzz_$name" \
      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-     -print_final_stats=1 "corpus_$name" "seeds_$name" > "fuzz_$name.log" 2>&1) || fuzz_status=$?
+     -print_final_stats=1 "corpus_$name" "seeds_$name" > "fuzz_$name.log" 2>&1)
+}
+pids=()
+for name in "${fuzzers[@]}"; do
+  echo "Fuzzing $name for $seconds s from $(ls "$build/seeds_$name" | wc -l) seed files"
+  fuzz_one "$name" & pids+=($!)
+done
+status=0
+for index in "${!fuzzers[@]}"; do
+  name=${fuzzers[$index]}
+  fuzz_status=0
+  wait "${pids[$index]}" || fuzz_status=$?
   if [ "$fuzz_status" -ne 0 ]; then
     tail -n 80 "$build/fuzz_$name.log"
     echo "The $name fuzzer found a problem (exit status $fuzz_status); see $build/fuzz_$name.log and $build/crash-*"

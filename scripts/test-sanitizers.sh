@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds bnorm's whole test suite a second time, under AddressSanitizer and
-# UndefinedBehaviorSanitizer, in its own build folder, and runs it; then concurrent inference
-# under ThreadSanitizer (scripts/test-tsan.sh). Any report fails the run:
-# -fno-sanitize-recover=all makes every UBSan finding fatal. Installs what is missing.
+# Builds bnorm's whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer, in
+# its own build folder, and runs it; then concurrent inference under ThreadSanitizer
+# (scripts/test-tsan.sh). Any report fails the run: -fno-sanitize-recover=all makes every
+# UBSan finding fatal. Installs what is missing. The unit stage of scripts/test.sh already
+# builds and runs every test under the same two sanitizers (g++, -O0 -g1), in the build folder
+# the examples share; this script is the optional `asan` stage: the same on its own, e.g. to
+# try another compiler.
 #
 # Built at -O0 with line tables only (-g1), which compiles a test in about half the CPU time of
 # -O1 -g with the same sanitizers (measure with scripts/compile-cost.sh). BNORM_SANITIZER_CXX

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Every test of bnorm, as CI runs them (installs what is missing with apt first):
-#   1. unit    the test suite (g++, -O0 with assertions on), with the MPI tests on 1, 2 and 3
-#              processes and the distributed example on 1 vs 2
+#   1. unit    the test suite, built once with g++ at -O0 -g1, assertions on, under
+#              AddressSanitizer and UndefinedBehaviorSanitizer (any report fails it), with the
+#              MPI tests on 1, 2 and 3 processes, the consumer projects, and the distributed
+#              example on 1 vs 2 processes (the examples themselves are not sanitized)
 #   2. smoke   the quick mode of every example on real Fashion-MNIST (scripts/smoke-examples.sh)
-#   3. asan    the test suite again under Address- and UndefinedBehaviorSanitizer, -O0 -g1
-#              (scripts/test-sanitizers.sh)
-#   4. fuzz    the model loader under libFuzzer for BNORM_FUZZ_SECONDS (60) s (scripts/fuzz.sh)
-# and, only when asked for, `faults`: deliberate faults the unit tests must catch
-# (scripts/fault-check.sh; it builds the suite once per fault).
-# Arguments choose stages (default: unit smoke asan fuzz), e.g. `bash scripts/test.sh unit`.
+#   3. tsan    concurrent inference under ThreadSanitizer (scripts/test-tsan.sh)
+#   4. fuzz    the three file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
+#              fuzzers side by side (scripts/fuzz.sh)
+# and, only when asked for:
+#   asan       the suite built and run again under the sanitizers in a build folder of its own
+#              (scripts/test-sanitizers.sh; e.g. BNORM_SANITIZER_CXX=clang++-14): the unit stage
+#              already runs every test under them
+#   faults     deliberate faults the unit tests must catch (scripts/fault-check.sh; it builds
+#              the suite, unsanitized, once per fault)
+# Arguments choose stages (default: unit smoke tsan fuzz), e.g. `bash scripts/test.sh unit`.
 #
 # unit and smoke share one build folder (BNORM_TEST_BUILD_DIR, build/tests): a Release build
-# in which the examples are optimized and the tests alone are compiled at -O0 with assertions
-# (BNORM_TEST_COMPILE_OPTIONS), since compiling, not running, dominates the tests' time. Each
-# stage builds only its own targets. The benchmarks are built by bench/run.sh, not here.
+# in which the examples are optimized and the tests alone are compiled at -O0 -g1 with
+# assertions and the sanitizers (BNORM_TEST_COMPILE_OPTIONS, BNORM_TEST_LINK_OPTIONS):
+# compiling, not running, dominates the tests' time, so they are compiled once, sanitized,
+# rather than once plain and once again sanitized. Each stage builds only its own targets.
+# The benchmarks are built by bench/run.sh, not here.
 #
 # Each stage's wall and CPU time (user + sys of everything it ran) is appended to
 # BNORM_TEST_TIMINGS (build/test-timings.tsv): stage, wall_seconds, cpu_seconds, status, date.
@@ -22,8 +30,13 @@ cd "$(dirname "$0")/.."
 
 build=${BNORM_TEST_BUILD_DIR:-build/tests}
 
+# -fno-sanitize-recover=all makes every UBSan finding fatal.
+sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
 configure_shared() {
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBNORM_TEST_COMPILE_OPTIONS="-O0 -UNDEBUG" \
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
+        -DBNORM_TEST_COMPILE_OPTIONS="-O0 -g1 -UNDEBUG $sanitizers" \
+        -DBNORM_TEST_LINK_OPTIONS="$sanitizers" \
         -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=ON -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
 }
 
@@ -32,7 +45,14 @@ unit() {
   local targets=(bnorm_tests)
   grep -q '^BNORM_MPI:BOOL=ON' "$build/CMakeCache.txt" && targets+=(distributed_fashion_mnist)
   cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
-  ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+  local asan=detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+  ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=1} \
+    ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE mpi
+  # The MPI tests with every check but the leak check, as in scripts/test-sanitizers.sh (Open
+  # MPI keeps what MPI_Init allocates in plugins it has unloaded by the end).
+  ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=0} \
+    ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -L mpi --no-tests=ignore
 }
 
 smoke() {
@@ -45,20 +65,21 @@ if [ "${1:-}" = --stage ]; then
   case ${2:-} in
     unit) unit ;;
     smoke) smoke ;;
+    tsan) bash scripts/test-tsan.sh ;;
     asan) bash scripts/test-sanitizers.sh ;;
     fuzz) bash scripts/fuzz.sh ;;
     faults) bash scripts/fault-check.sh ;;
-    *) echo "unknown stage '${2:-}' (unit, smoke, asan, fuzz, faults)" >&2; exit 2 ;;
+    *) echo "unknown stage '${2:-}' (unit, smoke, tsan, fuzz, asan, faults)" >&2; exit 2 ;;
   esac
   exit 0
 fi
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit smoke asan fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(unit smoke tsan fuzz)
 for stage in "${stages[@]}"; do
   case $stage in
-    unit | smoke | asan | fuzz | faults) ;;
-    *) echo "unknown stage '$stage' (unit, smoke, asan, fuzz, faults)" >&2; exit 2 ;;
+    unit | smoke | tsan | asan | fuzz | faults) ;;
+    *) echo "unknown stage '$stage' (unit, smoke, tsan, fuzz, asan, faults)" >&2; exit 2 ;;
   esac
 done
 bash scripts/install-deps.sh libopenmpi-dev openmpi-bin clang-14 libclang-rt-14-dev time
