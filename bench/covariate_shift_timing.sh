@@ -8,7 +8,7 @@
 #   bench/covariate_shift_timing.sh RUN_FOLDER   writes RUN_FOLDER/covariate_shift.csv
 #
 # Environment: as bench/run.sh (BNORM_BENCH_BUILD_DIR, BNORM_BENCH_JOBS, BNORM_BENCH_CPU,
-# BNORM_BENCH_REFERENCE_DIR). bench/report.py makes the covariate-shift table from the CSV.
+# BNORM_BENCH_REFERENCE_DIR, BNORM_PEER_OPENBLAS_CORETYPE). bench/report.py makes the covariate-shift table from the CSV.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,9 +32,11 @@ if command -v taskset >/dev/null && taskset -c "${BNORM_BENCH_CPU:-0}" true 2>/d
   pin=(taskset -c "${BNORM_BENCH_CPU:-0}")
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+source "$here/openblas_coretype.sh"  # PyTorch's OpenBLAS gets the kernels the peers get
+[[ -n $BNORM_PEER_OPENBLAS_CORETYPE ]] && export OPENBLAS_CORETYPE=$BNORM_PEER_OPENBLAS_CORETYPE
 unset BNORM_ISA
 
-# wall PROGRAM DESCRIPTION LOG COMMAND...: appends "PROGRAM,DESCRIPTION,seconds" to the CSV.
+# wall PROGRAM DESCRIPTION LOG COMMAND...: appends PROGRAM,"DESCRIPTION",seconds to the CSV.
 wall() {
   local program=$1 description=$2 log=$3 start end
   shift 3
@@ -42,7 +44,7 @@ wall() {
   start=$(date +%s.%N)
   "$@" >"$log" 2>&1 || { tail -n 20 "$log" >&2; exit 1; }
   end=$(date +%s.%N)
-  echo "$program,$description,$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')" \
+  echo "$program,\"$description\",$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')" \
     >>"$out/covariate_shift.csv"
 }
 echo "program,command,wall_seconds" >"$out/covariate_shift.csv"
@@ -55,7 +57,7 @@ if [[ -f $reference/e1_sigmoid_mlp.py && -x /usr/bin/python3 ]]; then
   cp -r "$reference" "$scratch/torch_experiments"  # the script writes beside itself
   (cd "$scratch/torch_experiments" &&
      LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
-     wall pytorch "e1_sigmoid_mlp.py bn gauss 50000 0" "$out/covariate_shift-pytorch.log" "${pin[@]}" /usr/bin/python3 \
+     wall pytorch "e1_sigmoid_mlp.py bn gauss 50000 0${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}" "$out/covariate_shift-pytorch.log" "${pin[@]}" /usr/bin/python3 \
        e1_sigmoid_mlp.py bn gauss 50000 0)
 else
   echo "note: $reference/e1_sigmoid_mlp.py or /usr/bin/python3 is absent: PyTorch is not timed" >&2

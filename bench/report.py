@@ -107,6 +107,13 @@ class Run:
                 if line.strip():
                     workload, seconds = line.split()
                     self.direct[peer, mode, workload] = float(seconds)
+        self.faults = {}  # (peer, mode, workload) -> (minor faults, user s, system s)
+        for path in self.folder.glob("faults-*-*.txt"):
+            _, peer, mode = path.stem.split("-")
+            for line in path.read_text(encoding="utf-8").split("\n"):
+                if line.strip():
+                    workload, faults, user, system = line.split()
+                    self.faults[peer, mode, workload] = (int(faults), float(user), float(system))
         self.machine = (self.folder / "machine.txt").read_text(encoding="utf-8") \
             if (self.folder / "machine.txt").exists() else ""
 
@@ -261,32 +268,82 @@ def run_lines(run):
 
 
 def cross_check_table(run):
-    """The Google Benchmark peers against the direct loops of shared/reference."""
+    """The Google Benchmark peers against the direct loops of shared/reference: the medians'
+    difference, flagged beyond 15%, and whether the direct loop's time lies within the range
+    of the Google Benchmark rounds (then the flag is the spread between rounds)."""
     if not run.direct:
         return ["The direct-loop programs were not run (no shared/reference, or a quick run)."]
     header = ["workload", "peer"]
     for mode in MODES:
-        header += [f"Google Benchmark ({mode})", f"direct loop ({mode})", f"difference ({mode})"]
-    header.append("flag (> 15%)")
+        header += [f"Google Benchmark ({mode}): median [min, max]", f"direct loop ({mode})",
+                   "difference"]
+    header.append("flag (> 15%): direct loop within the rounds' range?")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    flags = 0
+    flags = within = 0
     for workload in WORKLOADS[:-1]:
         for peer in PEERS:
             row, flagged = [workload, peer], []
             for mode in MODES:
-                ours = run.median(f"{peer}-{mode}", workload)
+                series = f"{peer}-{mode}"
+                ours = run.median(series, workload)
                 theirs = run.direct.get((peer, mode, workload))
                 difference = None if ours is None or theirs is None else ours / theirs - 1
-                row += [seconds_text(ours), seconds_text(theirs),
+                spread = run.times.get((series, workload), [])
+                row += [f"{seconds_text(ours)} [{seconds_text(min(spread))}, "
+                        f"{seconds_text(max(spread))}]" if spread else "-",
+                        seconds_text(theirs),
                         "-" if difference is None else f"{100 * difference:+.0f}%"]
                 if difference is not None and abs(difference) > CROSS_CHECK_TOLERANCE:
-                    flagged.append(mode)
+                    inside = min(spread) <= theirs <= max(spread)
+                    within += inside
+                    flagged.append(f"{mode}: {'yes' if inside else '**no**'}")
             if all(cell == "-" for cell in row[2:]):
                 continue
-            flags += bool(flagged)
-            row.append("**" + ", ".join(flagged) + "**" if flagged else "")
+            flags += len(flagged)
+            row.append("; ".join(flagged))
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", f"{flags} workload/peer pair(s) flagged."]
+    lines += ["", f"{flags} flag(s); {within} of them with the direct loop's time within the "
+              "range of the Google Benchmark rounds."]
+    return lines
+
+
+def faults_table(run):
+    """What amortizing the allocation changes: each direct-loop process's minor page faults
+    and CPU seconds (GNU time), as a user runs it and amortized."""
+    if not run.faults:
+        return ["Not measured in this run (needs the direct loops and /usr/bin/time)."]
+    header = ["workload", "peer"] + [f"{what} ({mode})" for mode in MODES
+                                     for what in ("minor page faults", "user s", "system s")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for workload in WORKLOADS[:-1]:
+        for peer in PEERS:
+            cells = []
+            for mode in MODES:
+                measured = run.faults.get((peer, mode, workload))
+                cells += (["-"] * 3 if measured is None else
+                          [f"{measured[0]}", f"{measured[1]:.2f}", f"{measured[2]:.2f}"])
+            if any(cell != "-" for cell in cells):
+                lines.append(f"| {workload} | {peer} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def openblas_lines(run):
+    """The MLP steps of the direct loops with the OpenBLAS kernels the peers got and with
+    OpenBLAS's own choice on this processor."""
+    own = {key: value for key, value in run.direct.items() if key[1] == "openblas_own"}
+    lines = [f"OpenBLAS's own choice of kernels here: {run.machine_field('OpenBLAS' + chr(39) + 's own core choice') or '?'}; "
+             f"the peers' environment: `{run.machine_field('peer environment') or '?'}`."]
+    if not own:
+        return lines
+    lines += ["", "| workload | peer | direct loop, the peers' kernels (s) | direct loop, OpenBLAS's own "
+              "choice (s) | own choice / peers' kernels |", "|---|---|---|---|---|"]
+    for workload in ("mlp64", "mlp256"):
+        for peer in PEERS:
+            theirs = own.get((peer, "openblas_own", workload))
+            ours = run.direct.get((peer, "user", workload))
+            if theirs is not None and ours is not None:
+                lines.append(f"| {workload} | {peer} | {seconds_text(ours)} | "
+                             f"{seconds_text(theirs)} | {theirs / ours:.2f} |")
     return lines
 
 
@@ -383,6 +440,8 @@ def blocks(run):
         "run": run_lines(run),
         "workloads": workload_table(run),
         "cross-check": cross_check_table(run),
+        "page-faults": faults_table(run),
+        "openblas": openblas_lines(run),
         "limits": limits_table(run),
         "bottlenecks": bottleneck_table(run),
         "covariate-shift": covariate_shift_lines(run),
@@ -397,8 +456,8 @@ def blocks(run):
 
 
 # Which blocks each file carries.
-TARGET_FILES = {"bench/RESULTS.md": ["run", "workloads", "cross-check", "limits", "bottlenecks",
-                                     "covariate-shift", "contexts"],
+TARGET_FILES = {"bench/RESULTS.md": ["run", "workloads", "cross-check", "page-faults", "openblas", "limits",
+                                     "bottlenecks", "covariate-shift", "contexts"],
                 "README.md": ["readme"]}
 BEGIN = re.compile(r"<!-- generated by bench/report\.py from (\S+): (\S+) -->\n")
 

@@ -20,7 +20,8 @@
 # to, default 0); BNORM_BENCH_REFERENCE_DIR (the direct-loop programs and the PyTorch
 # experiments, default /work/shared/reference: skipped with a note when absent);
 # BNORM_PEER_BLAS_DIR (the folder of the libblas.so.3 the peers load; default Debian's
-# OpenBLAS folder when present). bnorm itself uses no BLAS.
+# OpenBLAS folder when present); BNORM_PEER_OPENBLAS_CORETYPE (bench/openblas_coretype.sh).
+# bnorm itself uses no BLAS.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -139,6 +140,14 @@ else
   echo "note: the peers use the system's libblas.so.3; for OpenBLAS install libopenblas0-pthread" \
        "or set BNORM_PEER_BLAS_DIR" >&2
 fi
+# The OpenBLAS kernels the peers get (BNORM_PEER_OPENBLAS_CORETYPE); the direct loop also
+# measures the MLP steps with OpenBLAS's own choice.
+source "$here/openblas_coretype.sh"
+openblas_choice=$({ env "${blas_env[@]}" OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 \
+  "$native/peers/bench_${peer_programs[0]:-none}" --benchmark_filter=none 2>&1 || true; } |
+  grep '^Core' | head -n 1)
+openblas_choice=${openblas_choice:-not known (no peer built)}
+[[ -n $BNORM_PEER_OPENBLAS_CORETYPE ]] && blas_env+=("OPENBLAS_CORETYPE=$BNORM_PEER_OPENBLAS_CORETYPE")
 # Allocation amortized: glibc never returns freed memory to the kernel (no mmap for large
 # blocks, no trimming), so a freed 32 MiB tensor is reused without new page faults.
 amortized_env=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1099511627776 MALLOC_TOP_PAD_=268435456)
@@ -147,7 +156,9 @@ amortized_env=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1099511627776 MALLOC_TO
   echo "bnorm: $commit$dirty"
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "mode: rounds=$rounds min_time=${min_time}s quick=$quick pin=${pin[*]:-none}"
-  echo "peer environment: ${blas_env[*]:-system BLAS}; amortized: ${amortized_env[*]}"
+  echo "peer environment: ${blas_env[*]:-system BLAS}"
+  echo "amortized environment: ${amortized_env[*]}"
+  echo "OpenBLAS's own core choice: $openblas_choice"
   echo "uptime at start: $(uptime)"
   lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|Flags)' | cut -c1-200
   getconf -a | grep -E '^LEVEL[123]_[DU]?CACHE_SIZE|^LEVEL2_CACHE_SIZE|^LEVEL3_CACHE_SIZE' || true
@@ -170,6 +181,31 @@ run() {
     "${arguments[@]}" --benchmark_out="$out/$series-r$round.json" --benchmark_out_format=json \
     >>"$out/console.log" 2>&1 || { echo "$series failed: see $out/console.log" >&2; exit 1; }
 }
+# direct WORKLOAD: the direct loops of every peer on one workload, as a user runs them and
+# with allocation amortized: "<workload> <seconds>" lines in direct-<peer>-<mode>.txt. One
+# workload per round, so that the direct loops meet the load the rounds around them meet.
+# With GNU time, each direct-loop process's minor page faults and user and system CPU seconds
+# go to faults-<peer>-<mode>.txt: what amortizing the allocation changes.
+direct_workloads=(bn_small bn_large bn_eval mlp64 mlp256 infer1)
+timer=()
+[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -o "$out/time.tmp" -f '%R %U %S')
+next_direct=0
+direct() {
+  local workload=$1 entry peer program mode environment
+  for entry in "${direct_programs[@]}"; do
+    peer=${entry%% *} program=${entry#* }
+    for mode in user amortized; do
+      environment=("${blas_env[@]}")
+      [[ $mode == amortized ]] && environment+=("${amortized_env[@]}")
+      echo "== direct loop: $peer $workload ($mode)" >&2
+      env "${environment[@]}" "${timer[@]}" "${pin[@]}" "$program" "$workload" |
+        grep "^$workload " >>"$out/direct-$peer-$mode.txt"
+      if ((${#timer[@]})); then
+        echo "$workload $(tail -n 1 "$out/time.tmp")" >>"$out/faults-$peer-$mode.txt"
+      fi
+    done
+  done
+}
 for ((round = 1; round <= rounds; ++round)); do
   run bnorm-default "$round" "$build_root/default/bench/bench_workloads" -- --benchmark_filter='^bnorm/'
   for peer in "${peer_programs[@]}"; do
@@ -179,22 +215,26 @@ for ((round = 1; round <= rounds; ++round)); do
   for peer in "${peer_programs[@]}"; do
     run "$peer-amortized" "$round" "$native/peers/bench_$peer" "${blas_env[@]}" "${amortized_env[@]}"
   done
+  if ((${#direct_programs[@]} && next_direct < ${#direct_workloads[@]})); then
+    direct "${direct_workloads[next_direct]}"
+    next_direct=$((next_direct + 1))
+  fi
 done
 if ((sweep)); then run bnorm-sweep 1 "$native/bench_sweep"; fi
 
-# The direct loops, both ways, every workload: "<workload> <seconds>" lines.
-for entry in "${direct_programs[@]}"; do
-  peer=${entry%% *} program=${entry#* }
-  for mode in user amortized; do
-    environment=("${blas_env[@]}")
-    [[ $mode == amortized ]] && environment+=("${amortized_env[@]}")
-    echo "== direct loop: $peer ($mode)" >&2
-    for workload in bn_small bn_large bn_eval mlp64 mlp256 infer1; do
-      env "${environment[@]}" "${pin[@]}" "$program" "$workload" | grep "^$workload " \
-        >>"$out/direct-$peer-$mode.txt"
+# The MLP steps once more with OpenBLAS's own choice of kernels (direct-<peer>-openblas_own.txt).
+if [[ -n $BNORM_PEER_OPENBLAS_CORETYPE ]]; then
+  for entry in "${direct_programs[@]}"; do
+    peer=${entry%% *} program=${entry#* }
+    for workload in mlp64 mlp256; do
+      echo "== direct loop: $peer $workload (OpenBLAS's own kernel choice)" >&2
+      env "${blas_env[@]/OPENBLAS_CORETYPE=*/OPENBLAS_VERBOSE=0}" "${pin[@]}" "$program" "$workload" |
+        grep "^$workload " >>"$out/direct-$peer-openblas_own.txt"
     done
   done
-done
+fi
+for ((; ${#direct_programs[@]} && next_direct < ${#direct_workloads[@]}; ++next_direct)); do direct "${direct_workloads[next_direct]}"; done
+rm -f "$out/time.tmp"
 if ((covariate_shift)); then "$here/covariate_shift_timing.sh" "$out"; fi
 echo "uptime at end: $(uptime)" >>"$out/machine.txt"
 
