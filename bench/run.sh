@@ -55,7 +55,9 @@ done
 build_root=${BNORM_BENCH_BUILD_DIR:-$root/build/bench}
 reference=${BNORM_BENCH_REFERENCE_DIR:-/work/shared/reference}
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo -dirty || true)
+# "-dirty": uncommitted changes to anything but documentation and run folders.
+dirty=$(git -C "$root" status --porcelain --untracked-files=no -- . ':!*.md' ':!bench/runs' 2>/dev/null |
+  grep -q . && echo -dirty || true)
 if [[ -z $out ]]; then
   if ((quick)); then out=$build_root/quick-run; else out=$here/runs/$(date -u +%Y-%m-%d)-$commit$dirty; fi
 fi
@@ -92,7 +94,9 @@ native=$build_root/native/bench
 peer_programs=()
 if [[ $peers == ON ]]; then
   for peer in libtorch dlib; do
-    if ! grep -q "bench_$peer is not built" "$build_root/native/configure.log"; then
+    # bench/peers/CMakeLists.txt warns "... bench_<peer> is not built" (CMake may wrap it).
+    configure_log=$(tr -d ' \n' <"$build_root/native/configure.log")
+    if [[ $configure_log != *"bench_${peer}isnotbuilt"* ]]; then
       cmake --build "$build_root/native" -j "${BNORM_BENCH_JOBS:-$(nproc)}" --target "bench_$peer" >>"$build_root/native/build.log" 2>&1 ||
         { grep -B2 -A8 'error' "$build_root/native/build.log" >&2; exit 1; }
       peer_programs+=("$peer")
@@ -100,6 +104,8 @@ if [[ $peers == ON ]]; then
       echo "note: $peer is not installed (Debian: libtorch-dev, libdlib-dev): its benchmarks are skipped" >&2
     fi
   done
+else
+  echo "note: --no-peers: the peers are skipped" >&2
 fi
 
 # The direct-loop programs (each prints "<workload> <median seconds of 7 timed repeats>"):
@@ -145,7 +151,7 @@ fi
 source "$here/openblas_coretype.sh"
 openblas_choice=$({ env "${blas_env[@]}" OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 \
   "$native/peers/bench_${peer_programs[0]:-none}" --benchmark_filter=none 2>&1 || true; } |
-  grep '^Core' | head -n 1)
+  grep '^Core' | head -n 1 || true)
 openblas_choice=${openblas_choice:-not known (no peer built)}
 [[ -n $BNORM_PEER_OPENBLAS_CORETYPE ]] && blas_env+=("OPENBLAS_CORETYPE=$BNORM_PEER_OPENBLAS_CORETYPE")
 # Allocation amortized: glibc never returns freed memory to the kernel (no mmap for large
