@@ -79,7 +79,8 @@ class Run:
 
     def __init__(self, folder):
         self.folder = Path(folder)
-        self.times = defaultdict(list)  # (series, "bn_small" or "limits/x") -> seconds
+        self.times = defaultdict(list)  # (series, "bn_small" or "limits/x") -> wall seconds
+        self.cpu_times = defaultdict(list)  # the same, CPU seconds of the process
         self.rates = defaultdict(list)  # (series, name) -> bytes/s or FLOP/s
         self.contexts = defaultdict(list)  # series -> contexts, by round
         files = sorted(self.folder.glob("*-r*.json"),
@@ -97,6 +98,7 @@ class Run:
                 name = name.split("/", 1)[1] if not name.startswith("limits/") else name
                 key = (series, name)
                 self.times[key].append(entry["real_time"] * TIME_UNITS[entry["time_unit"]])
+                self.cpu_times[key].append(entry["cpu_time"] * TIME_UNITS[entry["time_unit"]])
                 for counter in ("bytes_per_second", "FLOP/s"):
                     if counter in entry:
                         self.rates[key].append(entry[counter])
@@ -107,13 +109,15 @@ class Run:
                 if line.strip():
                     workload, seconds = line.split()
                     self.direct[peer, mode, workload] = float(seconds)
-        self.faults = {}  # (peer, mode, workload) -> (minor faults, user s, system s)
+        # (peer, mode, workload) -> (minor faults, user s, system s, wall s or None)
+        self.faults = {}
         for path in self.folder.glob("faults-*-*.txt"):
             _, peer, mode = path.stem.split("-")
             for line in path.read_text(encoding="utf-8").split("\n"):
                 if line.strip():
-                    workload, faults, user, system = line.split()
-                    self.faults[peer, mode, workload] = (int(faults), float(user), float(system))
+                    workload, faults, user, system, *wall = line.split()
+                    self.faults[peer, mode, workload] = (
+                        int(faults), float(user), float(system), float(wall[0]) if wall else None)
         self.machine = (self.folder / "machine.txt").read_text(encoding="utf-8") \
             if (self.folder / "machine.txt").exists() else ""
 
@@ -307,6 +311,36 @@ def cross_check_table(run):
     return lines
 
 
+def core_share_table(run):
+    """The cross-check on CPU time: on a shared core a process gets only part of it, and the
+    share changes from one moment to the next. Google Benchmark records each benchmark's
+    CPU time beside its wall time; for a direct loop, GNU time gives the whole process's CPU
+    and wall seconds, whose ratio scales the loop's wall time to CPU time."""
+    rows = []
+    for workload in WORKLOADS[:-1]:
+        for peer in PEERS:
+            for mode in MODES:
+                series = f"{peer}-{mode}"
+                wall = run.median(series, workload)
+                cpu_values = run.cpu_times.get((series, workload))
+                direct = run.direct.get((peer, mode, workload))
+                measured = run.faults.get((peer, mode, workload))
+                if None in (wall, direct, measured) or not cpu_values or not measured[3]:
+                    continue
+                cpu = statistics.median(cpu_values)
+                share = (measured[1] + measured[2]) / measured[3]
+                difference = cpu / (direct * share) - 1
+                rows.append("| " + " | ".join([
+                    workload, peer, mode, f"{100 * cpu / wall:.0f}%", f"{100 * share:.0f}%",
+                    seconds_text(cpu), seconds_text(direct * share), f"{100 * difference:+.0f}%",
+                    "**> 15%**" if abs(difference) > CROSS_CHECK_TOLERANCE else ""]) + " |")
+    if not rows:
+        return ["Not measured in this run (needs the direct loops and /usr/bin/time)."]
+    return ["| workload | peer | mode | Google Benchmark: CPU / wall (median) | direct-loop "
+            "process: CPU / wall | Google Benchmark CPU time (s) | direct loop x its share (s) | "
+            "difference | |", "|---|---|---|---|---|---|---|---|---|"] + rows
+
+
 def faults_table(run):
     """What amortizing the allocation changes: each direct-loop process's minor page faults
     and CPU seconds (GNU time), as a user runs it and amortized."""
@@ -441,6 +475,7 @@ def blocks(run):
         "workloads": workload_table(run),
         "cross-check": cross_check_table(run),
         "page-faults": faults_table(run),
+        "core-share": core_share_table(run),
         "openblas": openblas_lines(run),
         "limits": limits_table(run),
         "bottlenecks": bottleneck_table(run),
@@ -456,7 +491,8 @@ def blocks(run):
 
 
 # Which blocks each file carries.
-TARGET_FILES = {"bench/RESULTS.md": ["run", "workloads", "cross-check", "page-faults", "openblas", "limits",
+TARGET_FILES = {"bench/RESULTS.md": ["run", "workloads", "cross-check", "core-share", "page-faults",
+                                     "openblas", "limits",
                                      "bottlenecks", "covariate-shift", "contexts"],
                 "README.md": ["readme"]}
 BEGIN = re.compile(r"<!-- generated by bench/report\.py from (\S+): (\S+) -->\n")

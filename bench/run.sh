@@ -190,11 +190,12 @@ run() {
 # direct WORKLOAD: the direct loops of every peer on one workload, as a user runs them and
 # with allocation amortized: "<workload> <seconds>" lines in direct-<peer>-<mode>.txt. One
 # workload per round, so that the direct loops meet the load the rounds around them meet.
-# With GNU time, each direct-loop process's minor page faults and user and system CPU seconds
-# go to faults-<peer>-<mode>.txt: what amortizing the allocation changes.
+# With GNU time, each direct-loop process's minor page faults, user and system CPU seconds and
+# wall seconds go to faults-<peer>-<mode>.txt: what amortizing the allocation changes, and
+# the share of the core the process got.
 direct_workloads=(bn_small bn_large bn_eval mlp64 mlp256 infer1)
 timer=()
-[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -o "$out/time.tmp" -f '%R %U %S')
+[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -o "$out/time.tmp" -f '%R %U %S %e')
 next_direct=0
 direct() {
   local workload=$1 entry peer program mode environment
