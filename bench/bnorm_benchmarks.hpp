@@ -134,8 +134,16 @@ inline void mlp_inference_folded(benchmark::State& state) {
 }
 #endif
 
-// Context every bnorm benchmark program writes into its JSON: the build and Eigen's SIMD.
+// The instruction-set variant bnorm's kernels run on in this process (the best the processor
+// supports, or the one BNORM_ISA forces): the one place the benchmarks ask the library.
+inline std::string active_isa_name() {
+  return std::string(bnorm::detail::gemm_isa_name(bnorm::detail::active_gemm_isa()));
+}
+
+// Context every bnorm benchmark program writes into its JSON: the build, Eigen's SIMD and
+// the variant bnorm's kernels ran on.
 inline void add_build_context() {
+  benchmark::AddCustomContext("isa", active_isa_name());
   benchmark::AddCustomContext("library", "bnorm");
   benchmark::AddCustomContext("build", BNORM_BENCH_BUILD);
   benchmark::AddCustomContext("eigen", std::to_string(EIGEN_WORLD_VERSION) + "." +

@@ -2,7 +2,8 @@
 # Smoke test of the examples, for CI: builds them optimized, runs the quick mode of each (a
 # few hundred training steps on real Fashion-MNIST) and checks what it printed and wrote:
 # every expected key=value summary line is there, no value is NaN or infinite, the networks
-# with BatchNorm learned (accuracy well above the 10% of chance), and the CSV and SVG exist.
+# with BatchNorm learned (accuracy well above the 10% of chance), and the CSV and SVG exist;
+# then the quick mode of the benchmark harness and the check of its published tables.
 # Installs what is missing first, as scripts/test.sh does. Takes about two minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -140,6 +141,29 @@ if [ -x "$build/examples/from_pytorch" ]; then
   fi
 else
   fail "from_pytorch was not built (is nlohmann-json3-dev installed?)"
+fi
+
+# The benchmark harness, so that it cannot rot: bench/run.sh --quick builds bnorm's two
+# builds (and the peers where libtorch-dev and libdlib-dev are installed; without them it
+# says they were skipped) and makes the tables from one short round in a scratch folder;
+# bench/report.py --check fails if bench/RESULTS.md or the README's performance table differ
+# from what the committed run folder generates.
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+start=$SECONDS
+if BNORM_BENCH_BUILD_DIR="$build/bench" bench/run.sh --quick > "$out/bench-quick.log" 2>&1; then
+  echo "smoke-examples: bench/run.sh --quick ($((SECONDS - start)) s)"
+  grep -q '^| mlp64 | ' "$out/bench-quick.log" || fail "bench/run.sh --quick printed no mlp64 row"
+  grep -q 'note: .* skipped' "$out/bench-quick.log" && grep 'note: .* skipped' "$out/bench-quick.log"
+else
+  fail "bench/run.sh --quick failed"
+  tail -n 20 "$out/bench-quick.log" >&2
+fi
+if "$python" bench/report.py --check > "$out/bench-check.log" 2>&1; then
+  echo "smoke-examples: $(tail -n 1 "$out/bench-check.log")"
+else
+  fail "bench/report.py --check: bench/RESULTS.md or README.md differ from the committed run"
+  tail -n 30 "$out/bench-check.log" >&2
 fi
 
 if [ "$failures" -gt 0 ]; then
