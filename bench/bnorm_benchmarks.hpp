@@ -137,7 +137,7 @@ inline void mlp_inference_folded(benchmark::State& state) {
 // The instruction-set variant bnorm's kernels run on in this process (the best the processor
 // supports, or the one BNORM_ISA forces): the one place the benchmarks ask the library.
 inline std::string active_isa_name() {
-  return std::string(bnorm::detail::gemm_isa_name(bnorm::detail::active_gemm_isa()));
+  return std::string(bnorm::detail::isa_name(bnorm::detail::active_isa()));
 }
 
 // Context every bnorm benchmark program writes into its JSON: the build, Eigen's SIMD and
