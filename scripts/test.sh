@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # Every test of bnorm, as CI runs them (installs what is missing with apt first):
-#   1. unit    the test suite, built once with g++ at -O0 -g1, assertions on, under
-#              AddressSanitizer and UndefinedBehaviorSanitizer (any report fails it), with the
-#              MPI tests on 1, 2 and 3 processes, the consumer projects, and the distributed
-#              example on 1 vs 2 processes (the examples themselves are not sanitized)
+#   1. unit    the test suite, built once with clang++-14 (BNORM_TEST_CXX) at -O0 -g1,
+#              assertions on, under AddressSanitizer and UndefinedBehaviorSanitizer (any
+#              report fails it), with the MPI tests on 1, 2 and 3 processes, the consumer
+#              projects, and the distributed example on 1 vs 2 processes (the consumers and
+#              the examples are built with the default compiler, g++, and not sanitized)
 #   2. smoke   the quick mode of every example on real Fashion-MNIST (scripts/smoke-examples.sh)
 #   3. tsan    concurrent inference under ThreadSanitizer (scripts/test-tsan.sh)
 #   4. fuzz    the three file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
 #              fuzzers side by side (scripts/fuzz.sh)
 # and, only when asked for:
 #   asan       the suite built and run again under the sanitizers in a build folder of its own
-#              (scripts/test-sanitizers.sh; e.g. BNORM_SANITIZER_CXX=clang++-14): the unit stage
-#              already runs every test under them
+#              (scripts/test-sanitizers.sh; with g++ unless BNORM_SANITIZER_CXX says otherwise):
+#              the unit stage already runs every test under them, compiled by clang
 #   faults     deliberate faults the unit tests must catch (scripts/fault-check.sh; it builds
 #              the suite, unsanitized, once per fault)
+#   arm        the GEMM, kernel and layer tests cross-compiled for 64-bit ARM and run under
+#              qemu-user: the baseline path on another architecture (scripts/test-arm.sh)
 # Arguments choose stages (default: unit smoke tsan fuzz), e.g. `bash scripts/test.sh unit`.
 #
-# unit and smoke share one build folder (BNORM_TEST_BUILD_DIR, build/tests): a Release build
-# in which the examples are optimized and the tests alone are compiled at -O0 -g1 with
-# assertions and the sanitizers (BNORM_TEST_COMPILE_OPTIONS, BNORM_TEST_LINK_OPTIONS):
-# compiling, not running, dominates the tests' time, so they are compiled once, sanitized,
-# rather than once plain and once again sanitized. Each stage builds only its own targets.
-# The benchmarks are built by bench/run.sh, not here.
+# The tests have a build folder of their own (BNORM_TEST_BUILD_DIR, build/tests), compiled by
+# BNORM_TEST_CXX (clang++-14; g++ works too) at -O0 -g1 with assertions and the sanitizers
+# (BNORM_TEST_COMPILE_OPTIONS, BNORM_TEST_LINK_OPTIONS): compiling, not running, dominates
+# the tests' time, so they are compiled once, sanitized, rather than once plain and once
+# again sanitized, and by clang, which compiles a sanitized test in about half g++'s CPU time
+# (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
+# default compiler (g++), so g++ still compiles every header a user includes: unit and smoke
+# share a Release build folder for the examples (BNORM_EXAMPLES_BUILD_DIR, build/examples),
+# where unit builds only the distributed example and smoke the rest. Each stage builds only
+# its own targets. The benchmarks are built by bench/run.sh, not here.
 #
 # Each stage's wall and CPU time (user + sys of everything it ran) is appended to
 # BNORM_TEST_TIMINGS (build/test-timings.tsv): stage, wall_seconds, cpu_seconds, status, date.
@@ -29,22 +36,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${BNORM_TEST_BUILD_DIR:-build/tests}
+examples_build=${BNORM_EXAMPLES_BUILD_DIR:-build/examples}
+test_cxx=${BNORM_TEST_CXX:-clang++-14}
 
 # -fno-sanitize-recover=all makes every UBSan finding fatal.
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
-configure_shared() {
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
+configure_tests() {
+  cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$test_cxx" -DCMAKE_BUILD_TYPE=Release \
         -DBNORM_TEST_COMPILE_OPTIONS="-O0 -g1 -UNDEBUG $sanitizers" \
         -DBNORM_TEST_LINK_OPTIONS="$sanitizers" \
+        -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=OFF -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
+}
+
+# The examples with the default compiler; BNORM_BUILD_TESTS=ON only for the example's own
+# CTest test (distributed_example_1_vs_2_processes): the unit tests are not built here.
+configure_examples() {
+  cmake -S . -B "$examples_build" -DCMAKE_BUILD_TYPE=Release \
         -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=ON -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
 }
 
 unit() {
-  configure_shared
-  local targets=(bnorm_tests)
-  grep -q '^BNORM_MPI:BOOL=ON' "$build/CMakeCache.txt" && targets+=(distributed_fashion_mnist)
-  cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+  configure_tests
+  cmake --build "$build" -j "$(nproc)" --target bnorm_tests
   local asan=detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
   ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=1} \
@@ -53,11 +67,17 @@ unit() {
   # MPI keeps what MPI_Init allocates in plugins it has unloaded by the end).
   ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=0} \
     ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -L mpi --no-tests=ignore
+  # The distributed example, 1 vs 2 processes (g++, optimized, not sanitized).
+  if grep -q '^BNORM_MPI:BOOL=ON' "$build/CMakeCache.txt"; then
+    configure_examples
+    cmake --build "$examples_build" -j "$(nproc)" --target distributed_fashion_mnist
+    ctest --test-dir "$examples_build" --output-on-failure -L example --no-tests=ignore
+  fi
 }
 
 smoke() {
-  configure_shared > /dev/null
-  BNORM_SMOKE_BUILD_DIR=$build bash scripts/smoke-examples.sh
+  configure_examples > /dev/null
+  BNORM_SMOKE_BUILD_DIR=$examples_build bash scripts/smoke-examples.sh
 }
 
 # One stage, in this process: `test.sh --stage NAME` (the loop below times each this way).
@@ -69,7 +89,8 @@ if [ "${1:-}" = --stage ]; then
     asan) bash scripts/test-sanitizers.sh ;;
     fuzz) bash scripts/fuzz.sh ;;
     faults) bash scripts/fault-check.sh ;;
-    *) echo "unknown stage '${2:-}' (unit, smoke, tsan, fuzz, asan, faults)" >&2; exit 2 ;;
+    arm) bash scripts/test-arm.sh ;;
+    *) echo "unknown stage '${2:-}' (unit, smoke, tsan, fuzz, asan, faults, arm)" >&2; exit 2 ;;
   esac
   exit 0
 fi
@@ -78,11 +99,11 @@ stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(unit smoke tsan fuzz)
 for stage in "${stages[@]}"; do
   case $stage in
-    unit | smoke | tsan | asan | fuzz | faults) ;;
-    *) echo "unknown stage '$stage' (unit, smoke, tsan, fuzz, asan, faults)" >&2; exit 2 ;;
+    unit | smoke | tsan | asan | fuzz | faults | arm) ;;
+    *) echo "unknown stage '$stage' (unit, smoke, tsan, fuzz, asan, faults, arm)" >&2; exit 2 ;;
   esac
 done
-bash scripts/install-deps.sh libopenmpi-dev openmpi-bin clang-14 libclang-rt-14-dev time
+bash scripts/install-deps.sh libopenmpi-dev openmpi-bin clang-14 libclang-rt-14-dev libomp-14-dev time
 
 timings=${BNORM_TEST_TIMINGS:-build/test-timings.tsv}
 mkdir -p "$(dirname "$timings")"

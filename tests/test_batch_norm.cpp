@@ -291,6 +291,9 @@ struct TwoProcessSync : StatisticsSync<double> {
   int calls = 0;
   double merge_moments(double count, Vector<double>& mean, Vector<double>& m2) override {
     ++calls;
+    // No other examples: nothing to merge. (Eigen's row-wise reductions of an empty matrix
+    // offset its null data pointer, which UBSan's pointer-overflow check reports.)
+    if (other.cols() == 0) return count;
     const double n = double(other.cols());
     const Vector<double> other_mean = other.rowwise().mean();
     const Vector<double> other_m2 = (other.colwise() - other_mean).array().square().rowwise().sum();
@@ -302,6 +305,7 @@ struct TwoProcessSync : StatisticsSync<double> {
   }
   void sum(Vector<double>& sum_dy, Vector<double>& sum_dy_xhat) override {
     ++calls;
+    if (other_dy.cols() == 0) return;
     sum_dy += other_dy.rowwise().sum();
     sum_dy_xhat += other_dy.cwiseProduct(other_xhat).rowwise().sum();
   }

@@ -67,7 +67,10 @@ TEST_CASE("Which variants run on this machine") {
 TEST_CASE_TEMPLATE("Every variant computes the three Dense products, with and without accumulate",
                    T, float, double) {
   const std::vector<Isa> variants = supported_variants();
-  for (auto [m, n, k] : shapes) {
+  for (const auto& shape : shapes) {
+    // Plain variables, not a structured binding: CAPTURE and the lambda below capture them,
+    // which clang 14 cannot do with bindings.
+    const Index m = std::get<0>(shape), n = std::get<1>(shape), k = std::get<2>(shape);
     CAPTURE(m);
     CAPTURE(n);
     CAPTURE(k);

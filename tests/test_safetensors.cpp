@@ -181,7 +181,11 @@ TEST_CASE("The saved file has PyTorch's keys, shapes, dtypes and row-major data"
       {"1.running_mean", {2}}, {"1.running_var", {2}}, {"1.num_batches_tracked", {}},
       {"3.0.weight", {2, 1}}};
   REQUIRE(by_name.size() == shapes.size());  // no Dropout stream: not in PyTorch's state_dict
-  for (const auto& [key, shape] : shapes) {
+  for (const auto& entry : shapes) {
+    // Plain variables, not a structured binding: CAPTURE captures them in a lambda, which
+    // clang 14 cannot do with bindings.
+    const std::string& key = entry.first;
+    const std::vector<std::uint64_t>& shape = entry.second;
     CAPTURE(key);
     REQUIRE(by_name.count(key) == 1);
     CHECK(by_name[key].shape == shape);
@@ -328,7 +332,10 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
   {
     std::string random(300, '\0');
     Generator generator(3);
-    for (char& byte : random) byte = static_cast<char>(generator.uniform(0, 256));
+    // Through unsigned char: a double above 127 converted straight to (signed) char is
+    // undefined behaviour (clang's UBSan reports it).
+    for (char& byte : random)
+      byte = static_cast<char>(static_cast<unsigned char>(generator.uniform(0, 256)));
     check_bad(random, {"header length"});
   }
   check_bad(file_of("{\"0.weight\": {\"dtype\": ", ""), {"not valid JSON"});

@@ -38,8 +38,12 @@ class Elementwise {
     return y;
   }
 
+  // A template, so that the constraint is checked where infer is called, with Derived
+  // complete: clang 14 checks a non-template member's constraint on the incomplete Derived,
+  // finds no apply, and so gives no layer an infer.
+  template <class D = Derived>
   void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, InferenceScratch<T>&) const
-    requires requires(const Derived& layer) { layer.apply(x, y, Mode::eval); }
+    requires requires(const D& layer) { layer.apply(x, y, Mode::eval); }
   {
     check_shape(derived(), "input", -1, -1, x.rows(), x.cols());
     y.resize(x.rows(), x.cols());
