@@ -5,6 +5,8 @@
 
 #include <bnorm/core/gemm.hpp>
 
+#include "support/isa_variants.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -14,22 +16,10 @@
 
 using namespace bnorm;
 using detail::Isa;
+using bnorm_test::ForcedIsa;
+using bnorm_test::supported_variants;
 
 namespace {
-
-// Restores the environment's choice of variant when a test case ends.
-struct ForcedIsa {
-  explicit ForcedIsa(Isa isa) { detail::force_isa(isa); }
-  ~ForcedIsa() { detail::force_isa(std::nullopt); }
-};
-
-std::vector<Isa> supported_variants() {
-  std::vector<Isa> variants;
-  for (Isa isa : detail::every_isa) {
-    if (detail::isa_supported(isa)) variants.push_back(isa);
-  }
-  return variants;
-}
 
 // Shapes (rows, cols, depth): the flagship Dense products, sizes that are not multiples of
 // any tile or block (edges in all three dimensions), 1-wide, depth 1 and large depth.

@@ -13,6 +13,8 @@
 #include <bnorm/layers/sigmoid.hpp>
 #include <bnorm/optim/sgd.hpp>
 
+#include "support/isa_variants.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -24,22 +26,11 @@
 
 using namespace bnorm;
 using detail::Isa;
+using bnorm_test::ForcedIsa;
+using bnorm_test::supported_variants;
 namespace kernels = bnorm::detail::kernels;
 
 namespace {
-
-// Restores the environment's choice of variant when a scope ends.
-struct ForcedIsa {
-  explicit ForcedIsa(Isa isa) { detail::force_isa(isa); }
-  ~ForcedIsa() { detail::force_isa(std::nullopt); }
-};
-
-std::vector<Isa> supported_variants() {
-  std::vector<Isa> variants;
-  for (Isa isa : detail::every_isa)
-    if (detail::isa_supported(isa)) variants.push_back(isa);
-  return variants;
-}
 
 // Row counts around every vector width (4, 8, 16 floats; 2, 4, 8 doubles) and column counts
 // down to 1.
