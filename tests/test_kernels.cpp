@@ -2,8 +2,9 @@
 // instruction-set variant this machine runs, against a plain double-precision reference and
 // against the baseline variant, in float and double, at sizes that are not multiples of any
 // vector width (1 row, 1 column, odd counts), on strided matrices whose padding must stay
-// untouched. Then the layers built on them (BatchNorm, Dense's bias, ReLU, SGD) in every
-// variant against the baseline.
+// untouched, from misaligned starts. The tanh kernel's error bound, measured. Then the
+// layers built on them (BatchNorm, Dense's bias, ReLU, SGD; Tanh, softmax cross-entropy and
+// Adam) in every variant against the baseline.
 #include "support/allocation_counter.hpp"  // first: it configures Eigen
 
 #include <bnorm/core/kernels.hpp>
@@ -11,6 +12,10 @@
 #include <bnorm/layers/dense.hpp>
 #include <bnorm/layers/relu.hpp>
 #include <bnorm/layers/sigmoid.hpp>
+#include <bnorm/layers/tanh.hpp>
+#include <bnorm/losses/mean_squared_error.hpp>
+#include <bnorm/losses/softmax_cross_entropy.hpp>
+#include <bnorm/optim/adamw.hpp>
 #include <bnorm/optim/sgd.hpp>
 
 #include "support/isa_variants.hpp"
@@ -19,8 +24,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -284,6 +291,241 @@ void check_kernels_in_every_variant() {
   }
 }
 
+// The distance of `actual` from `exact` in units in the last place of T at `exact`.
+template <class T>
+long double ulp_distance(T actual, long double exact) {
+  if (std::isnan(actual) || std::isnan(exact)) return std::isnan(actual) == std::isnan(exact) ? 0 : 1e30L;
+  const T rounded = T(exact);
+  const T magnitude = std::abs(rounded);
+  const long double ulp = static_cast<long double>(
+      std::nextafter(magnitude, std::numeric_limits<T>::infinity()) - magnitude);
+  return std::abs(static_cast<long double>(actual) - exact) / ulp;
+}
+
+// The kernels moved from Eigen (activations, Dropout's product, losses, optimizer updates),
+// against double (long double for tanh) and against the baseline variant, at every size of
+// row_counts times column_counts. Each array starts one element past the start of its
+// std::vector, so no start is on a register boundary of any width.
+template <class T>
+void check_moved_kernels_in_every_variant() {
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  for (Index rows : row_counts) {
+    for (Index cols : column_counts) {
+      CAPTURE(rows);
+      CAPTURE(cols);
+      const Index n = rows * cols;
+      const auto shifted = [](std::vector<T> v) {
+        v.insert(v.begin(), T(sentinel));
+        return v;
+      };
+      std::vector<T> x = shifted(random_vector<T>(n)), dy = shifted(random_vector<T>(n));
+      for (Index k = 1; k <= n; ++k) x[std::size_t(k)] *= T(8);  // both branches of tanh
+      const std::vector<T> special = {nan, inf, -inf, T(-0.0), T(0), T(1e-30), T(-1e-30),
+                                      T(-20), T(400), T(0.625), T(-0.6249)};
+      for (std::size_t k = 0; k < special.size() && k < std::size_t(n); ++k) x[k + 1] = special[k];
+      // The logits of the softmax (large enough that exp without the max shift would
+      // overflow), the losses' and the optimizers' inputs: the same in every variant.
+      Strided<T> logits = random_strided<T>(rows, cols);
+      for (Index j = 0; j < cols; ++j)
+        for (Index i = 0; i < rows; ++i) logits(i, j) = logits(i, j) * T(20) + T(200);
+      std::vector<int> labels(static_cast<std::size_t>(cols));
+      for (Index j = 0; j < cols; ++j) labels[std::size_t(j)] = int((j * 7 + 3) % rows);
+      const Strided<T> prediction = random_strided<T>(rows, cols), target = random_strided<T>(rows, cols);
+      const std::vector<T> value0 = shifted(random_vector<T>(n)), grad = shifted(random_vector<T>(n));
+      const std::vector<T> m0 = shifted(random_vector<T>(n)), v0 = [&] {
+        std::vector<T> v = shifted(random_vector<T>(n, 2.0));
+        for (T& e : v) e = e * e;  // second moments, in [1, 9]: well away from 0
+        return v;
+      }();
+      std::optional<std::vector<std::vector<T>>> baseline;
+      for (Isa isa : supported_variants()) {
+        CAPTURE(detail::isa_name(isa));
+        ForcedIsa forced(isa);
+        std::vector<std::vector<T>> results;
+        const auto out = [&] { return std::vector<T>(std::size_t(n) + 2, T(sentinel)); };
+        const auto untouched_after = [&](const std::vector<T>& v) {
+          return v[0] == T(sentinel) && v[std::size_t(n) + 1] == T(sentinel);
+        };
+
+        // tanh within 2 ulp (NaN, -0, infinities, large |x| included), in place too; its
+        // backward.
+        std::vector<T> y = out(), y_in_place = x, tanh_dx = out();
+        kernels::tanh(x.data() + 1, n, y.data() + 1);
+        kernels::tanh(y_in_place.data() + 1, n, y_in_place.data() + 1);
+        kernels::tanh_backward(y.data() + 1, dy.data() + 1, n, tanh_dx.data() + 1);
+        CHECK(untouched_after(y));
+        CHECK(untouched_after(tanh_dx));
+        for (std::size_t k = 1; k <= std::size_t(n); ++k) {
+          CAPTURE(x[k]);
+          CHECK(ulp_distance(y[k], std::tanh(static_cast<long double>(x[k]))) <= 2.0L);
+          CHECK(std::signbit(y[k]) == std::signbit(x[k]));
+          CHECK(std::isnan(y_in_place[k]) == std::isnan(y[k]));
+          if (!std::isnan(y[k])) CHECK(y_in_place[k] == y[k]);
+          const double exact = double(dy[k]) * (1.0 - double(y[k]) * double(y[k]));
+          if (!std::isnan(y[k])) CHECK(close<T>(tanh_dx[k], exact, 1.0, 3));
+        }
+        results.push_back(y);
+        results.push_back(tanh_dx);
+
+        // LeakyReLU with a positive and a negative slope, and Dropout's product: one rounding
+        // each, so exact.
+        for (const T slope : {T(0.01), T(-0.5)}) {
+          std::vector<T> leaky = out(), leaky_dx = out();
+          kernels::leaky_relu(x.data() + 1, n, slope, leaky.data() + 1);
+          kernels::leaky_relu_backward(x.data() + 1, dy.data() + 1, n, slope, leaky_dx.data() + 1);
+          CHECK(untouched_after(leaky));
+          CHECK(untouched_after(leaky_dx));
+          for (std::size_t k = 1; k <= std::size_t(n); ++k) {
+            const T expected = x[k] > T(0) ? x[k] : slope * x[k];
+            CHECK((leaky[k] == expected || (std::isnan(leaky[k]) && std::isnan(expected))));
+            CHECK(leaky_dx[k] == (x[k] > T(0) ? dy[k] : slope * dy[k]));
+          }
+        }
+        std::vector<T> product = out();
+        kernels::multiply(dy.data() + 1, x.data() + 1, n, product.data() + 1);
+        CHECK(untouched_after(product));
+        for (std::size_t k = 1; k <= std::size_t(n); ++k)
+          CHECK((product[k] == dy[k] * x[k] || std::isnan(x[k])));
+
+        // Softmax cross-entropy of a rows x cols matrix of logits (strided); the gradient in
+        // double.
+        std::vector<T> gradient(std::size_t(n) + 1, T(sentinel));
+        const T total = kernels::softmax_cross_entropy(logits.data.data(), logits.stride, rows,
+                                                       cols, labels.data(), gradient.data());
+        CHECK(gradient[std::size_t(n)] == T(sentinel));
+        double expected_total = 0;
+        for (Index j = 0; j < cols; ++j) {
+          double largest = -1e300, sum = 0;
+          for (Index i = 0; i < rows; ++i) largest = std::max(largest, double(logits(i, j)));
+          for (Index i = 0; i < rows; ++i) sum += std::exp(double(logits(i, j)) - largest);
+          const int label = labels[std::size_t(j)];
+          expected_total += std::log(sum) + largest - double(logits(label, j));
+          for (Index i = 0; i < rows; ++i) {
+            const double softmax = std::exp(double(logits(i, j)) - largest) / sum;
+            const double expected = (softmax - (i == label ? 1.0 : 0.0)) / double(cols);
+            CHECK(close<T>(gradient[std::size_t(i + j * rows)], expected, 1.0, 8));
+          }
+        }
+        CHECK(std::isfinite(total));
+        CHECK(close<T>(total, expected_total, 50.0 * double(cols), 4 * cols));
+        gradient.push_back(total);
+        results.push_back(gradient);
+
+        // Squared error, strided and contiguous.
+        std::vector<T> error_gradient(std::size_t(n) + 1, T(sentinel));
+        const T squares = kernels::squared_error(prediction.data.data(), prediction.stride,
+                                                 target.data.data(), target.stride, rows, cols,
+                                                 T(0.5), error_gradient.data());
+        CHECK(error_gradient[std::size_t(n)] == T(sentinel));
+        std::vector<T> contiguous_gradient(static_cast<std::size_t>(n));
+        // n - 11 columns of one row each, past the special values: adjacent, so summed as one
+        // column of n - 11 rows.
+        const T contiguous_squares =
+            n > 11 ? kernels::squared_error(x.data() + 12, 1, dy.data() + 1, 1, 1, n - 11, T(0.5),
+                                            contiguous_gradient.data())
+                   : T(0);
+        double expected_squares = 0;
+        for (Index j = 0; j < cols; ++j)
+          for (Index i = 0; i < rows; ++i) {
+            const double d = double(prediction(i, j)) - double(target(i, j));
+            expected_squares += d * d;
+            CHECK(close<T>(error_gradient[std::size_t(i + j * rows)], 0.5 * d, 1.0, 2));
+          }
+        CHECK(close<T>(squares, expected_squares, 4.0 * double(n), n));
+        if (n > 11) {
+          double s = 0;
+          for (Index k = 12; k <= n; ++k) {
+            const double d = double(x[std::size_t(k)]) - double(dy[std::size_t(k - 11)]);
+            s += d * d;
+          }
+          CHECK(close<T>(contiguous_squares, s, 100.0 * double(n), n));
+        }
+        error_gradient.push_back(squares);
+        results.push_back(error_gradient);
+
+        // The optimizer updates in every combination of their switches, against double.
+        for (int flags = 0; flags < 8; ++flags) {
+          CAPTURE(flags);
+          const bool amsgrad = flags & 1, l2 = flags & 2, decoupled = flags & 4;
+          const kernels::AdamCoefficients<T> c{.step_size = T(0.01), .bias_correction2_sqrt = T(0.3),
+                                               .beta1 = T(0.9), .one_minus_beta1 = T(0.1),
+                                               .beta2 = T(0.999), .one_minus_beta2 = T(0.001),
+                                               .eps = T(1e-8), .l2 = l2 ? T(0.01) : T(0),
+                                               .decay = decoupled ? T(0.999) : T(1)};
+          std::vector<T> value = value0, m = m0, v = v0, v_max = v0;
+          for (std::size_t k = 1; k <= std::size_t(n); ++k) v_max[k] = v0[k] * T(k % 2 ? 2 : 0.5);
+          const std::vector<T> v_max0 = v_max;
+          kernels::adam(value.data() + 1, grad.data() + 1, m.data() + 1, v.data() + 1,
+                        amsgrad ? v_max.data() + 1 : nullptr, n, c);
+          for (std::size_t k = 1; k <= std::size_t(n); ++k) {
+            const double p = double(value0[k]) * double(c.decay);
+            const double g = double(grad[k]) + double(c.l2) * p;
+            const double em = 0.9 * double(m0[k]) + 0.1 * g;
+            const double ev = 0.999 * double(v0[k]) + 0.001 * g * g;
+            const double evm = std::max(double(v_max0[k]), ev);
+            const double step = 0.01 * em / (std::sqrt(amsgrad ? evm : ev) / 0.3 + 1e-8);
+            CHECK(close<T>(m[k], em, 2.0, 3));
+            CHECK(close<T>(v[k], ev, 4.0, 3));
+            if (amsgrad) CHECK(close<T>(v_max[k], evm, 8.0, 3));
+            CHECK(close<T>(value[k], p - step, 2.0, 8));
+          }
+          CHECK(value[0] == T(sentinel));
+          results.push_back(value);
+        }
+        for (int flags = 0; flags < 8; ++flags) {
+          CAPTURE(flags);
+          const bool centered = flags & 1, momentum = flags & 2, decay = flags & 4;
+          const double lr = 0.01, alpha = 0.9, eps = 1e-8, wd = decay ? 0.01 : 0.0, mu = 0.8;
+          std::vector<T> value = value0, square = v0, average = m0, buffer = m0;
+          for (std::size_t k = 1; k <= std::size_t(n); ++k) average[k] *= T(0.1);  // a^2 < s
+          const std::vector<T> average0 = average;
+          kernels::rmsprop(value.data() + 1, grad.data() + 1, square.data() + 1,
+                           centered ? average.data() + 1 : nullptr,
+                           momentum ? buffer.data() + 1 : nullptr, n, T(lr), T(alpha),
+                           T(1.0 - alpha), T(eps), T(wd), T(mu));
+          for (std::size_t k = 1; k <= std::size_t(n); ++k) {
+            const double g = double(grad[k]) + wd * double(value0[k]);
+            const double s = alpha * double(v0[k]) + (1 - alpha) * g * g;
+            const double a = alpha * double(average0[k]) + (1 - alpha) * g;
+            const double denominator = std::sqrt(centered ? s - a * a : s) + eps;
+            const double b = mu * double(m0[k]) + g / denominator;
+            const double p = double(value0[k]) - lr * (momentum ? b : g / denominator);
+            CHECK(close<T>(square[k], s, 4.0, 3));
+            if (centered) CHECK(close<T>(average[k], a, 1.0, 3));
+            else CHECK(average[k] == average0[k]);
+            if (momentum) CHECK(close<T>(buffer[k], b, 50.0, 8));
+            else CHECK(buffer[k] == m0[k]);
+            CHECK(close<T>(value[k], p, 2.0, 8));
+          }
+          results.push_back(value);
+        }
+        for (const double wd : {0.0, 0.01}) {
+          std::vector<T> value = value0;
+          kernels::sgd(value.data() + 1, grad.data() + 1, n, T(0.1), T(wd));
+          for (std::size_t k = 1; k <= std::size_t(n); ++k)
+            CHECK(close<T>(value[k], double(value0[k]) - 0.1 * (double(grad[k]) + wd * double(value0[k])), 2.0, 3));
+          results.push_back(value);
+        }
+
+        // Against the baseline: element by element within the rounding the checks above allow.
+        if (!baseline) {
+          baseline = results;  // the baseline runs first
+          continue;
+        }
+        REQUIRE(results.size() == baseline->size());
+        for (std::size_t r = 0; r < results.size(); ++r)
+          for (std::size_t k = 0; k < results[r].size(); ++k) {
+            CAPTURE(r);
+            CAPTURE(k);
+            const T a = results[r][k], b = (*baseline)[r][k];
+            if (std::isnan(a) || std::isnan(b)) CHECK(std::isnan(a) == std::isnan(b));
+            else CHECK(close<T>(a, double(b), 100.0 * double(n), 8 * n));
+          }
+      }
+    }
+  }
+}
+
 // The kernels align their main stream to a register boundary by doing the rows before it
 // one at a time (core/kernels/kernel_bodies.hpp, for_rows): the same data at every offset
 // from a 64-byte boundary must give the same results, bit for bit.
@@ -297,7 +539,7 @@ void check_alignment_does_not_matter() {
   for (Index offset = 0; offset < lanes; ++offset) {
     CAPTURE(offset);
     // Three matrices back to back in one 64-byte aligned buffer, `offset` elements in.
-    alignas(64) static T storage[5 * 37 * 3 + 64];
+    alignas(64) static T storage[6 * 37 * 3 + 64];
     T* x_copy = storage + offset;
     T* dy_copy = x_copy + rows * cols;
     T* out = dy_copy + rows * cols;
@@ -320,8 +562,42 @@ void check_alignment_does_not_matter() {
     results.insert(results.end(), out, out + rows);
     kernels::sigmoid(x_copy, rows * cols, out);
     results.insert(results.end(), out, out + rows * cols);
+    kernels::tanh(x_copy, rows * cols, out);
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::tanh_backward(x_copy, dy_copy, rows * cols, out);
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::leaky_relu(x_copy, rows * cols, T(0.1), out);
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::leaky_relu_backward(x_copy, dy_copy, rows * cols, T(0.1), out);
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::multiply(x_copy, dy_copy, rows * cols, out);
+    results.insert(results.end(), out, out + rows * cols);
+    const int labels[cols] = {0, 36, 17};
+    results.push_back(kernels::softmax_cross_entropy(x_copy, rows, rows, cols, labels, out));
+    results.insert(results.end(), out, out + rows * cols);
+    results.push_back(kernels::squared_error(x_copy, rows, dy_copy, rows, rows, cols, T(2), out));
+    results.insert(results.end(), out, out + rows * cols);
+    // The updates, on copies of x (the value), dy (the gradient) and xhat (a moment), with
+    // the second moments in `out` and in `square` (>= 0, the largest twice the other).
+    const kernels::AdamCoefficients<T> c{T(0.01), T(0.3), T(0.9), T(0.1), T(0.999), T(0.001),
+                                         T(1e-8), T(0.01), T(0.999)};
+    T* square = xhat + rows * cols;
+    for (Index k = 0; k < rows * cols; ++k) {
+      xhat[k] = x.data()[k];
+      out[k] = dy.data()[k] * dy.data()[k] + T(1);
+      square[k] = T(2) * out[k];
+    }
+    kernels::adam(x_copy, dy_copy, xhat, out, square, rows * cols, c);
+    for (Index k = 0; k < rows * cols; ++k) xhat[k] *= T(0.1);  // a^2 < s when centered
+    kernels::rmsprop(x_copy, dy_copy, out, xhat, square, rows * cols, T(0.01), T(0.9), T(0.1),
+                     T(1e-8), T(0.01), T(0.5));
+    kernels::sgd(x_copy, dy_copy, rows * cols, T(0.1), T(0.01));
+    for (const T* slot : {x_copy, xhat, out, square})
+      results.insert(results.end(), slot, slot + rows * cols);
     if (!first) first = results;
-    CHECK(results == *first);
+    // Bit for bit (a NaN compares unequal to itself).
+    CHECK(std::memcmp(results.data(), first->data(), results.size() * sizeof(T)) == 0);
+    CHECK(std::none_of(results.begin(), results.end(), [](T v) { return std::isnan(v); }));
   }
 }
 
@@ -334,6 +610,56 @@ TEST_CASE("Kernel results do not depend on the alignment of the data") {
     check_alignment_does_not_matter<float>();
     check_alignment_does_not_matter<double>();
   }
+}
+
+TEST_CASE("Every moved kernel (activations, Dropout, losses, optimizers) matches double and the baseline") {
+  SUBCASE("float") { check_moved_kernels_in_every_variant<float>(); }
+  SUBCASE("double") { check_moved_kernels_in_every_variant<double>(); }
+}
+
+// The bound Tanh's header states, measured against long double's tanh: every 61st float of
+// [1e-6, 12] (both signs; the branch point 0.625 and the saturation inside) and a million
+// random doubles on [-12, 12] and [-1, 1]. The measured maximum is printed.
+template <class T>
+void check_tanh_ulp_bound() {
+  std::vector<T> x;
+  if constexpr (std::is_same_v<T, float>) {
+    for (float v = 1e-6f; v < 12.0f; v = std::nextafter(v, 100.0f)) {
+      x.push_back(v);
+      x.push_back(-v);
+      for (int skip = 0; skip < 60; ++skip) v = std::nextafter(v, 100.0f);
+    }
+  } else {
+    std::mt19937_64 engine(10);
+    std::uniform_real_distribution<double> wide(-12.0, 12.0), narrow(-1.0, 1.0);
+    for (int k = 0; k < 500000; ++k) {
+      x.push_back(wide(engine));
+      x.push_back(narrow(engine));
+    }
+  }
+  std::vector<T> y(x.size());
+  for (Isa isa : supported_variants()) {
+    ForcedIsa forced(isa);
+    kernels::tanh(x.data(), Index(x.size()), y.data());
+    long double worst = 0;
+    T worst_at = 0;
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const long double error = ulp_distance(y[k], std::tanh(static_cast<long double>(x[k])));
+      if (error > worst) {
+        worst = error;
+        worst_at = x[k];
+      }
+    }
+    MESSAGE((std::string(detail::isa_name(isa)) + (std::is_same_v<T, float> ? " float" : " double") +
+             " tanh: at most " + std::to_string(double(worst)) + " ulp (at " +
+             std::to_string(double(worst_at)) + ") over " + std::to_string(x.size()) + " points"));
+    CHECK(worst <= 2.0L);
+  }
+}
+
+TEST_CASE("The tanh kernel is within 2 ulp in float and double, in every variant") {
+  SUBCASE("float") { check_tanh_ulp_bound<float>(); }
+  SUBCASE("double") { check_tanh_ulp_bound<double>(); }
 }
 
 TEST_CASE("Which kernel variants run on this machine") {
@@ -402,6 +728,61 @@ TEST_CASE_TEMPLATE("BatchNorm, Dense, ReLU and SGD agree in every variant", T, f
             const double scale = 1.0 + double(outputs[k].cwiseAbs().maxCoeff());
             CHECK(double((results[k] - outputs[k]).cwiseAbs().maxCoeff()) <= tolerance * scale);
           }
+        }
+      }
+    }
+  }
+}
+
+// Tanh, softmax cross-entropy and Adam (AdamW's decay and amsgrad too), and MSE on strided
+// inputs, through the layers: each variant's steps agree with the baseline's to rounding.
+TEST_CASE_TEMPLATE("Tanh, the losses and Adam agree in every variant", T, float, double) {
+  const double tolerance = std::is_same_v<T, float> ? 1e-4 : 1e-12;
+  for (const Index features : {Index{1}, Index{13}, Index{64}}) {
+    for (const Index batch : {Index{1}, Index{9}, Index{33}}) {
+      CAPTURE(features);
+      CAPTURE(batch);
+      const Matrix<T> x = Matrix<T>::Random(features + 2, batch) * T(3);
+      Labels labels(batch);
+      for (Index j = 0; j < batch; ++j) labels(j) = int((j * 5) % features);
+      std::vector<Matrix<T>> outputs;
+      for (Isa isa : supported_variants()) {
+        CAPTURE(detail::isa_name(isa));
+        ForcedIsa forced(isa);
+        Generator generator(9);
+        Dense<T> dense(features, features, Bias::learned, Init::pytorch_default(), generator);
+        Tanh<T> tanh;
+        SoftmaxCrossEntropy<T> cross_entropy;
+        MeanSquaredError<T> squared_error;
+        auto parameters = dense.parameters();
+        AdamW<T> adam({parameters[0]}, {.lr = 0.01, .amsgrad = true});
+        Adam<T> adam_l2({parameters[1]}, {.lr = 0.01, .weight_decay = 0.1});
+        std::vector<Matrix<T>> results;
+        for (int step = 0; step < 3; ++step) {
+          dense.zero_grad();
+          // A block of x: the layers see a strided input.
+          const Matrix<T>& y = tanh.forward(dense.forward(x.topRows(features), Mode::train), Mode::train);
+          Matrix<T> loss(1, 2);
+          loss(0, 0) = cross_entropy.forward(y, labels);
+          loss(0, 1) = squared_error.forward(y, x.bottomRows(features));
+          const Matrix<T> dy = cross_entropy.backward() + squared_error.backward();
+          dense.backward(tanh.backward(dy));
+          adam.step();
+          adam_l2.step();
+          results.push_back(y);
+          results.push_back(loss);
+          results.push_back(dy);
+          results.push_back(dense.weight());
+          results.push_back(dense.bias());
+        }
+        if (outputs.empty()) {
+          outputs = results;  // the baseline runs first
+          continue;
+        }
+        for (std::size_t k = 0; k < results.size(); ++k) {
+          CAPTURE(k);
+          const double scale = 1.0 + double(outputs[k].cwiseAbs().maxCoeff());
+          CHECK(double((results[k] - outputs[k]).cwiseAbs().maxCoeff()) <= tolerance * scale);
         }
       }
     }

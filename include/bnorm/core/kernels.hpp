@@ -1,5 +1,7 @@
-// bnorm's element-wise and reduction kernels (BatchNorm's passes, Dense's bias and its
-// product for one example, ReLU, Sigmoid, the SGD update) on the best instruction set of the running processor.
+// bnorm's element-wise and reduction kernels on the best instruction set of the running
+// processor: BatchNorm's passes, Dense's bias and its product for one example, the
+// activations (ReLU, LeakyReLU, Sigmoid, Tanh), Dropout's mask, the losses (softmax
+// cross-entropy, mean squared error) and the optimizer updates (SGD, Adam, AdamW, RMSprop).
 //
 // Eigen's loops are compiled for the build's flags: SSE2 only in a default build, which made
 // BatchNorm 1.6x to 2.3x slower than under -march=native (issue 10). These kernels are
@@ -17,9 +19,30 @@
 #include "isa.hpp"
 #include "types.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
+#include <utility>
+
+#if defined(__x86_64__)
+#include <immintrin.h>  // the square roots (core/kernels/kernel_bodies.hpp, square_root)
+#endif
+
+namespace bnorm::detail::kernels {
+
+// The scalars of one Adam or AdamW step (optim/adam.hpp), in T.
+template <class T>
+struct AdamCoefficients {
+  T step_size;             // lr / (1 - beta1^t)
+  T bias_correction2_sqrt; // sqrt(1 - beta2^t)
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  T l2;     // Adam's weight decay, folded into the gradient (0 for AdamW)
+  T decay;  // AdamW's factor 1 - lr * weight_decay (1 for Adam)
+};
+
+}  // namespace bnorm::detail::kernels
 
 // clang has no `#pragma GCC target`; its `attribute push` does the same.
 #define BNORM_KERNEL_NAMESPACE baseline
@@ -170,6 +193,61 @@ void sgd_momentum(T* value, const T* grad, T* buffer, Index n, T lr, T momentum,
                   T weight_decay, bool started, bool nesterov) {
   BNORM_DISPATCH(sgd_momentum<T>, value, grad, buffer, n, lr, momentum, undamped,
                  weight_decay, started, nesterov)
+}
+
+template <class T>
+void tanh(const T* x, Index n, T* y) {
+  BNORM_DISPATCH(tanh<T>, x, n, y)
+}
+
+template <class T>
+void tanh_backward(const T* y, const T* dy, Index n, T* dx) {
+  BNORM_DISPATCH(tanh_backward<T>, y, dy, n, dx)
+}
+
+template <class T>
+void leaky_relu(const T* x, Index n, T slope, T* y) {
+  BNORM_DISPATCH(leaky_relu<T>, x, n, slope, y)
+}
+
+template <class T>
+void leaky_relu_backward(const T* x, const T* dy, Index n, T slope, T* dx) {
+  BNORM_DISPATCH(leaky_relu_backward<T>, x, dy, n, slope, dx)
+}
+
+template <class T>
+void multiply(const T* a, const T* b, Index n, T* y) {
+  BNORM_DISPATCH(multiply<T>, a, b, n, y)
+}
+
+template <class T>
+T softmax_cross_entropy(const T* logits, Index stride, Index classes, Index batch,
+                        const int* labels, T* gradient) {
+  BNORM_DISPATCH(softmax_cross_entropy<T>, logits, stride, classes, batch, labels, gradient)
+}
+
+template <class T>
+T squared_error(const T* p, Index p_stride, const T* t, Index t_stride, Index rows, Index cols,
+                T scale, T* gradient) {
+  BNORM_DISPATCH(squared_error<T>, p, p_stride, t, t_stride, rows, cols, scale, gradient)
+}
+
+template <class T>
+void adam(T* value, const T* grad, T* first, T* second, T* max_second, Index n,
+          const AdamCoefficients<T>& coefficients) {
+  BNORM_DISPATCH(adam<T>, value, grad, first, second, max_second, n, coefficients)
+}
+
+template <class T>
+void rmsprop(T* value, const T* grad, T* square_average, T* gradient_average, T* buffer,
+             Index n, T lr, T alpha, T one_minus_alpha, T eps, T weight_decay, T momentum) {
+  BNORM_DISPATCH(rmsprop<T>, value, grad, square_average, gradient_average, buffer, n, lr,
+                 alpha, one_minus_alpha, eps, weight_decay, momentum)
+}
+
+template <class T>
+void sgd(T* value, const T* grad, Index n, T lr, T weight_decay) {
+  BNORM_DISPATCH(sgd<T>, value, grad, n, lr, weight_decay)
 }
 
 #undef BNORM_DISPATCH

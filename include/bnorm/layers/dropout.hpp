@@ -5,6 +5,7 @@
 
 #include "../core/buffer.hpp"
 #include "../core/generator.hpp"
+#include "../core/kernels.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
@@ -46,7 +47,9 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
     mask_.resize(x.rows(), x.cols());
     for (Index i = 0; i < mask_.size(); ++i)
       mask_.data()[i] = generator_.uniform() < p_ ? T(0) : keep_scale;
-    y.array() = x.array() * mask_.array();
+    detail::for_each_contiguous_run<T>(x, [&](const T* in, Index at, Index n) {
+      detail::kernels::multiply(in, mask_.data() + at, n, y.data() + at);
+    });
   }
   // The const inference path of core/layer.hpp: the identity, as in eval mode.
   void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, InferenceScratch<T>&) const {
@@ -57,7 +60,10 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   // An eval forward kept for backward was the identity, and so is its derivative.
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
     if (this->saved_mode() == Mode::eval) dx = dy;
-    else dx.array() = dy.array() * mask_.array();
+    else
+      detail::for_each_contiguous_run<T>(dy, [&](const T* gradient, Index at, Index n) {
+        detail::kernels::multiply(gradient, mask_.data() + at, n, dx.data() + at);
+      });
   }
 
  private:

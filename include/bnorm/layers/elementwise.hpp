@@ -8,6 +8,9 @@
 // and sets `keeps_input` when its derivative needs x rather than y. apply may be called with
 // y and x in the same storage (element-wise maps allow it). A const apply gives the layer
 // the const infer of core/layer.hpp, through the same kernel as its eval forward.
+//
+// The layers' math runs on the dispatched kernels of core/kernels.hpp, which take contiguous
+// arrays; for_each_contiguous_run hands them the one argument that may be strided.
 #pragma once
 
 #include "../core/error.hpp"
@@ -17,6 +20,20 @@
 #include <string>
 
 namespace bnorm::detail {
+
+// Calls run(data, offset, count) over `strided` (an input that may be a block of a larger
+// matrix) in contiguous runs: once for the whole matrix when its columns are adjacent, else
+// once per column. `offset` is where the run starts in a contiguous matrix of the same shape
+// (the layer's own buffers), so a kernel reads `data` and writes buffer.data() + offset.
+template <class T, class Run>
+void for_each_contiguous_run(const Eigen::Ref<const Matrix<T>>& strided, Run&& run) {
+  if (strided.outerStride() == strided.rows()) {
+    run(strided.data(), Index(0), strided.size());
+    return;
+  }
+  for (Index j = 0; j < strided.cols(); ++j)
+    run(strided.data() + j * strided.outerStride(), j * strided.rows(), strided.rows());
+}
 
 template <class Derived, class T>
 class Elementwise {

@@ -2,6 +2,7 @@
 // core/layer.hpp.
 #pragma once
 
+#include "../core/kernels.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
@@ -25,11 +26,17 @@ class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
   }
   T slope() const { return slope_; }
 
+  // On the dispatched kernels of core/kernels.hpp.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
-    y.array() = (x.array() > T(0)).select(x.array(), slope_ * x.array());
+    detail::for_each_contiguous_run<T>(x, [&](const T* in, Index at, Index n) {
+      detail::kernels::leaky_relu(in, n, slope_, y.data() + at);
+    });
   }
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
-    dx.array() = (this->input().array() > T(0)).select(dy.array(), slope_ * dy.array());
+    const Matrix<T>& x = this->input();
+    detail::for_each_contiguous_run<T>(dy, [&](const T* gradient, Index at, Index n) {
+      detail::kernels::leaky_relu_backward(x.data() + at, gradient, n, slope_, dx.data() + at);
+    });
   }
 
  private:

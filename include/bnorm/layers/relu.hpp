@@ -14,23 +14,16 @@ class ReLU : public detail::Elementwise<ReLU<T>, T> {
 
   // NaN stays NaN, as in PyTorch. On the dispatched kernels of core/kernels.hpp.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
-    if (x.outerStride() == x.rows()) {
-      detail::kernels::relu(x.data(), x.size(), y.data());
-      return;
-    }
-    for (Index j = 0; j < x.cols(); ++j)
-      detail::kernels::relu(x.data() + j * x.outerStride(), x.rows(), y.data() + j * y.rows());
+    detail::for_each_contiguous_run<T>(x, [&](const T* in, Index at, Index n) {
+      detail::kernels::relu(in, n, y.data() + at);
+    });
   }
   // dy/dx = 1 where y > 0, else 0 (0 at x = 0, as PyTorch).
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
     const Matrix<T>& y = this->output();
-    if (dy.outerStride() == dy.rows()) {
-      detail::kernels::relu_backward(y.data(), dy.data(), dy.size(), dx.data());
-      return;
-    }
-    for (Index j = 0; j < dy.cols(); ++j)
-      detail::kernels::relu_backward(y.data() + j * y.rows(), dy.data() + j * dy.outerStride(),
-                                     dy.rows(), dx.data() + j * dx.rows());
+    detail::for_each_contiguous_run<T>(dy, [&](const T* gradient, Index at, Index n) {
+      detail::kernels::relu_backward(y.data() + at, gradient, n, dx.data() + at);
+    });
   }
 };
 

@@ -16,23 +16,16 @@ class Sigmoid : public detail::Elementwise<Sigmoid<T>, T> {
   // 2.5 ulp of std::exp's sigmoid, so both tails saturate cleanly to 0 and 1 without
   // overflow; NaN stays NaN.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {
-    if (x.outerStride() == x.rows()) {
-      detail::kernels::sigmoid(x.data(), x.size(), y.data());
-      return;
-    }
-    for (Index j = 0; j < x.cols(); ++j)
-      detail::kernels::sigmoid(x.data() + j * x.outerStride(), x.rows(), y.data() + j * y.rows());
+    detail::for_each_contiguous_run<T>(x, [&](const T* in, Index at, Index n) {
+      detail::kernels::sigmoid(in, n, y.data() + at);
+    });
   }
   // dy/dx = y (1 - y).
   void apply_backward(const Eigen::Ref<const Matrix<T>>& dy, Matrix<T>& dx) {
     const Matrix<T>& y = this->output();
-    if (dy.outerStride() == dy.rows()) {
-      detail::kernels::sigmoid_backward(y.data(), dy.data(), dy.size(), dx.data());
-      return;
-    }
-    for (Index j = 0; j < dy.cols(); ++j)
-      detail::kernels::sigmoid_backward(y.data() + j * y.rows(), dy.data() + j * dy.outerStride(),
-                                        dy.rows(), dx.data() + j * dx.rows());
+    detail::for_each_contiguous_run<T>(dy, [&](const T* gradient, Index at, Index n) {
+      detail::kernels::sigmoid_backward(y.data() + at, gradient, n, dx.data() + at);
+    });
   }
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/kernels.hpp"
 #include "../core/types.hpp"
 
 #include <string>
@@ -14,18 +15,19 @@ class MeanSquaredError {
  public:
   std::string name() const { return "MeanSquaredError"; }
 
-  // loss = sum((prediction - target)^2) / (features * batch); gradient 2 (p - t) / count.
+  // loss = sum((prediction - target)^2) / (features * batch); gradient 2 (p - t) / count,
+  // both in one pass (the dispatched kernel of core/kernels.hpp).
   T forward(const Eigen::Ref<const Matrix<T>>& prediction,
             const Eigen::Ref<const Matrix<T>>& target) {
     detail::check_shape(*this, "prediction", -1, -1, prediction.rows(), prediction.cols());
     detail::check_shape(*this, "target", prediction.rows(), prediction.cols(), target.rows(),
                         target.cols());
     gradient_.resize(prediction.rows(), prediction.cols());
-    gradient_ = prediction - target;
     const T inv_count = T(1) / static_cast<T>(prediction.size());
-    const T loss = gradient_.squaredNorm() * inv_count;
-    gradient_ *= T(2) * inv_count;
-    return loss;
+    return detail::kernels::squared_error(prediction.data(), prediction.outerStride(),
+                                          target.data(), target.outerStride(), prediction.rows(),
+                                          prediction.cols(), T(2) * inv_count, gradient_.data()) *
+           inv_count;
   }
 
   const Matrix<T>& backward() const {

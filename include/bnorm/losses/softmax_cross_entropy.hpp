@@ -3,9 +3,8 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/kernels.hpp"
 #include "../core/types.hpp"
-
-#include <cmath>
 #include <string>
 
 namespace bnorm {
@@ -29,18 +28,12 @@ class SoftmaxCrossEntropy {
       if (labels(j) < 0 || labels(j) >= classes)
         detail::fail(name(), ": label ", labels(j), " of example ", j,
                      " is out of range; classes are 0 to ", classes - 1);
-    // The gradient (softmax - onehot) / batch is computed here, where softmax is at hand.
+    // The gradient (softmax - onehot) / batch is computed here, where softmax is at hand, by
+    // the dispatched kernel of core/kernels.hpp.
     gradient_.resize(classes, batch);
+    const T total = detail::kernels::softmax_cross_entropy(
+        logits.data(), logits.outerStride(), classes, batch, labels.data(), gradient_.data());
     const T inv_batch = T(1) / static_cast<T>(batch);
-    T total = T(0);
-    for (Index j = 0; j < batch; ++j) {
-      const T max_logit = logits.col(j).maxCoeff();
-      gradient_.col(j).array() = (logits.col(j).array() - max_logit).exp();
-      const T sum = gradient_.col(j).sum();
-      total += std::log(sum) + max_logit - logits(labels(j), j);
-      gradient_.col(j) *= inv_batch / sum;
-      gradient_(labels(j), j) -= inv_batch;
-    }
     return total * inv_batch;
   }
 

@@ -7,6 +7,7 @@
 // The bias corrections advance once per step, for every parameter alike.
 #pragma once
 
+#include "../core/kernels.hpp"
 #include "optimizer.hpp"
 
 #include <cmath>
@@ -82,32 +83,23 @@ class AdamBase : public GroupedOptimizer<T, Options> {
     const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
     const T bias_correction2_sqrt =
         static_cast<T>(std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t))));
-    const T step_size = static_cast<T>(o.lr / bias_correction1);
-    const T l2 = decoupled_weight_decay ? T(0) : static_cast<T>(o.weight_decay);
-    const T decay = static_cast<T>(1.0 - o.lr * o.weight_decay);
-    const T beta1 = static_cast<T>(o.beta1), one_minus_beta1 = static_cast<T>(1.0 - o.beta1);
-    const T beta2 = static_cast<T>(o.beta2), one_minus_beta2 = static_cast<T>(1.0 - o.beta2);
-    const T eps = static_cast<T>(o.eps);
+    const detail::kernels::AdamCoefficients<T> coefficients{
+        .step_size = static_cast<T>(o.lr / bias_correction1),
+        .bias_correction2_sqrt = bias_correction2_sqrt,
+        .beta1 = static_cast<T>(o.beta1),
+        .one_minus_beta1 = static_cast<T>(1.0 - o.beta1),
+        .beta2 = static_cast<T>(o.beta2),
+        .one_minus_beta2 = static_cast<T>(1.0 - o.beta2),
+        .eps = static_cast<T>(o.eps),
+        .l2 = decoupled_weight_decay ? T(0) : static_cast<T>(o.weight_decay),
+        .decay = decoupled_weight_decay ? static_cast<T>(1.0 - o.lr * o.weight_decay) : T(1)};
+    // The dispatched kernel of core/kernels.hpp, one pass over each chunk.
     this->for_each_chunk(
         group, [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-          if (decoupled_weight_decay && decay != T(1)) value *= decay;
-          auto update = [&](const auto& gradient) {
-            auto m = this->chunk_of(first_moments_[i], first, count);
-            auto v = this->chunk_of(second_moments_[i], first, count);
-            m = beta1 * m + one_minus_beta1 * gradient;
-            v = beta2 * v + one_minus_beta2 * gradient.square();
-            if (o.amsgrad) {
-              auto v_max = this->chunk_of(max_second_moments_[i], first, count);
-              v_max = v_max.max(v);
-              value -= step_size * m / (v_max.sqrt() / bias_correction2_sqrt + eps);
-            } else {
-              value -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
-            }
-          };
-          if (l2 == T(0))
-            update(grad);
-          else
-            update(grad + l2 * value);
+          T* max_second = o.amsgrad ? max_second_moments_[i].data() + first : nullptr;
+          detail::kernels::adam(value.data(), grad.data(), first_moments_[i].data() + first,
+                                second_moments_[i].data() + first, max_second, count,
+                                coefficients);
         });
   }
 

@@ -9,6 +9,7 @@
 //   otherwise p = p - lr * g / denominator
 #pragma once
 
+#include "../core/kernels.hpp"
 #include "optimizer.hpp"
 
 namespace bnorm {
@@ -87,32 +88,14 @@ class RMSprop : public detail::GroupedOptimizer<T, RMSpropOptions<T>> {
     const T lr = static_cast<T>(o.lr), alpha = static_cast<T>(o.alpha);
     const T one_minus_alpha = static_cast<T>(1.0 - o.alpha), eps = static_cast<T>(o.eps);
     const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
+    // The dispatched kernel of core/kernels.hpp, one pass over each chunk.
     this->for_each_chunk(
         group, [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-          auto square_average = this->chunk_of(square_averages_[i], first, count);
-          auto gradient_average = this->chunk_of(gradient_averages_[i], first, count);
-          auto buffer = this->chunk_of(buffers_[i], first, count);
-          auto with_gradient = [&](const auto& gradient) {
-            square_average = alpha * square_average + one_minus_alpha * gradient.square();
-            if (o.centered)
-              gradient_average = alpha * gradient_average + one_minus_alpha * gradient;
-            auto update = [&](const auto& denominator) {
-              if (o.momentum > 0.0) {
-                buffer = momentum * buffer + gradient / denominator;
-                value -= lr * buffer;
-              } else {
-                value -= lr * gradient / denominator;
-              }
-            };
-            if (o.centered)
-              update((square_average - gradient_average.square()).sqrt() + eps);
-            else
-              update(square_average.sqrt() + eps);
-          };
-          if (weight_decay == T(0))
-            with_gradient(grad);
-          else
-            with_gradient(grad + weight_decay * value);
+          T* gradient_average = o.centered ? gradient_averages_[i].data() + first : nullptr;
+          T* buffer = o.momentum > 0.0 ? buffers_[i].data() + first : nullptr;
+          detail::kernels::rmsprop(value.data(), grad.data(), square_averages_[i].data() + first,
+                                   gradient_average, buffer, count, lr, alpha, one_minus_alpha,
+                                   eps, weight_decay, momentum);
         });
   }
 

@@ -85,16 +85,15 @@ class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
     const bool started = momentum_started_[group] != 0;
     this->for_each_chunk(group,
                          [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-                           if (o.momentum != 0.0) {  // the dispatched kernel, core/kernels.hpp
+                           if (o.momentum != 0.0) {  // the dispatched kernels, core/kernels.hpp
                              auto buffer = this->chunk_of(buffers_[i], first, count);
                              detail::kernels::sgd_momentum(value.data(), grad.data(),
                                                            buffer.data(), count, lr, momentum,
                                                            undamped, weight_decay, started,
                                                            o.nesterov);
-                           } else if (o.weight_decay == 0.0) {
-                             value -= lr * grad;
                            } else {
-                             value -= lr * (grad + weight_decay * value);
+                             detail::kernels::sgd(value.data(), grad.data(), count, lr,
+                                                  weight_decay);
                            }
                          });
     if (o.momentum != 0.0) momentum_started_[group] = 1;

@@ -64,6 +64,83 @@ inline void for_rows(const T* aligned, Index rows, OneRow&& one_row,
   for (; i < rows; ++i) one_row(i);
 }
 
+// Runs step(V&...) on n elements of the arrays (T* or const T*; nullptr for an array the
+// step does not use, which then sees zeros): each register is loaded from every array and
+// stored back to the non-const ones. The elements before arrays[0] reaches a register
+// boundary and those after the last full register go one at a time, each in lane 0 of a
+// register of its own (the other lanes zero, discarded), so every element gets the same
+// arithmetic wherever it lies and results do not depend on the alignment.
+template <class T, class Step, class... Pointers>
+inline void for_each_lane(Index n, Step&& step, Pointers... arrays) {
+  using V = typename Lanes<T>::Vector;
+  const auto run = [&](Index i, bool whole) {
+    const auto get = [&](const T* array) {
+      V value = V{} * T(0);
+      if (array && whole) value = load(array + i);
+      else if (array) value[0] = array[i];
+      return value;
+    };
+    V values[] = {get(arrays)...};
+    std::size_t at = 0;
+    // Stores values[at] back to `array` when it is writable; at counts the arrays.
+    const auto put = [&](auto array) {
+      if constexpr (!std::is_const_v<std::remove_pointer_t<decltype(array)>>) {
+        if (array && whole) store(array + i, values[at]);
+        else if (array) array[i] = values[at][0];
+      }
+      ++at;
+    };
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      step(values[I]...);
+    }(std::index_sequence_for<Pointers...>{});
+    (put(arrays), ...);
+  };
+  const T* const first[] = {arrays...};
+  for_rows(first[0], n, [&](Index i) { run(i, false); }, [&](Index i) { run(i, true); });
+}
+
+// The lanes of a register summed in order (lane 0 first).
+template <class T>
+inline T sum_lanes(typename Lanes<T>::Vector v) {
+  T sum = v[0];
+  for (Index k = 1; k < Lanes<T>::count; ++k) sum += v[k];
+  return sum;
+}
+
+// A register of the count < lanes elements at `from`, the other lanes `fill`.
+template <class T>
+inline typename Lanes<T>::Vector load_part(const T* from, Index count, T fill) {
+  T part[Lanes<T>::count];
+  for (Index k = 0; k < Lanes<T>::count; ++k) part[k] = k < count ? from[k] : fill;
+  return load(part);
+}
+template <class T>
+inline void store_part(T* to, typename Lanes<T>::Vector value, Index count) {
+  for (Index k = 0; k < count; ++k) to[k] = value[k];
+}
+
+// The correctly rounded square root of every lane (IEEE's sqrt, as Eigen and PyTorch use):
+// the vector extensions have no square root, so the instruction of each width.
+template <class T>
+inline typename Lanes<T>::Vector square_root(typename Lanes<T>::Vector x) {
+  using V = typename Lanes<T>::Vector;
+#if defined(__x86_64__) && BNORM_KERNEL_VECTOR_BYTES == 64
+  // The zero-masking forms with every lane selected: GCC 12's plain _mm512_sqrt_pd starts
+  // from _mm512_undefined_pd(), which -Wmaybe-uninitialized reports in the user's build.
+  if constexpr (sizeof(T) == 4) return V(_mm512_maskz_sqrt_ps(__mmask16(0xFFFF), __m512(x)));
+  else return V(_mm512_maskz_sqrt_pd(__mmask8(0xFF), __m512d(x)));
+#elif defined(__x86_64__) && BNORM_KERNEL_VECTOR_BYTES == 32
+  if constexpr (sizeof(T) == 4) return V(_mm256_sqrt_ps(__m256(x)));
+  else return V(_mm256_sqrt_pd(__m256d(x)));
+#elif defined(__x86_64__) && BNORM_KERNEL_VECTOR_BYTES == 16
+  if constexpr (sizeof(T) == 4) return V(_mm_sqrt_ps(__m128(x)));
+  else return V(_mm_sqrt_pd(__m128d(x)));
+#else
+  for (Index k = 0; k < Lanes<T>::count; ++k) x[k] = __builtin_sqrt(x[k]);
+  return x;
+#endif
+}
+
 // BatchNorm's moments about the first column: for i < rows,
 //   sum_d[i] = sum_{j=1}^{cols-1} d,  sum_d2[i] = sum d^2,  d = x[i, j] - x[i, 0].
 template <class T>
@@ -387,6 +464,231 @@ void sgd_momentum(T* value, const T* grad, T* buffer, Index n, T lr, T momentum,
         store(buffer + i, b);
         store(value + i, load(value + i) - lr * (nesterov ? g + momentum * b : b));
       });
+}
+
+// tanh on one register, on a = |x| with x's sign bit put back at the end (so -0 stays -0
+// and tanh stays odd). a < 0.625: Cephes' odd approximation a + a^3 P(a^2) (a polynomial
+// for float, a rational function for double). Above: (1 - e) / (1 + e) with
+// e = exp(-2a) <= exp(-1.25), so 1 - e has no cancellation and nothing overflows; e
+// underflows to 0 for large a, giving 1. NaN takes the second branch and stays NaN.
+// tests/test_kernels.cpp measures the error against long double: within 2 ulp.
+template <class T>
+inline typename Lanes<T>::Vector hyperbolic_tangent(typename Lanes<T>::Vector x) {
+  using V = typename Lanes<T>::Vector;
+  using I = typename Lanes<T>::IntegerVector;
+  I bits, sign;
+  __builtin_memcpy(&bits, &x, sizeof(bits));
+  sign = bits & std::numeric_limits<typename Lanes<T>::Integer>::min();
+  bits ^= sign;
+  V a;
+  __builtin_memcpy(&a, &bits, sizeof(a));
+  const V z = a * a;
+  V small;
+  if constexpr (sizeof(T) == 4) {
+    const V p = ((((T(-5.70498872745E-3) * z + T(2.06390887954E-2)) * z - T(5.37397155531E-2)) *
+                      z + T(1.33314422036E-1)) * z - T(3.33332819422E-1));
+    small = p * z * a + a;
+  } else {
+    const V p = (T(-9.64399179425052238628E-1) * z - T(9.92877231001918586564E1)) * z -
+                T(1.61468768441708447952E3);
+    const V q = ((z + T(1.12811678491632931402E2)) * z + T(2.23548839060100448583E3)) * z +
+                T(4.84406305325125486048E3);
+    small = a + a * z * (p / q);
+  }
+  const V e = exp_nonpositive<T>(T(-2) * a);
+  const V magnitude = a < T(0.625) ? small : (T(1) - e) / (T(1) + e);
+  __builtin_memcpy(&bits, &magnitude, sizeof(bits));
+  bits |= sign;
+  V result;
+  __builtin_memcpy(&result, &bits, sizeof(result));
+  return result;
+}
+
+// tanh on n contiguous elements; y may be x.
+template <class T>
+void tanh(const T* x, Index n, T* y) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(n, [](V& in, V& out) { out = hyperbolic_tangent<T>(in); }, x, y);
+}
+
+// tanh's backward: dx = dy * (1 - y^2).
+template <class T>
+void tanh_backward(const T* y, const T* dy, Index n, T* dx) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(
+      n, [](V& value, V& gradient, V& out) { out = gradient * (T(1) - value * value); }, y, dy,
+      dx);
+}
+
+// LeakyReLU: y = x > 0 ? x : slope * x (NaN takes slope * x, still NaN); y may be x.
+template <class T>
+void leaky_relu(const T* x, Index n, T slope, T* y) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(
+      n, [slope](V& in, V& out) { out = in > T(0) ? in : slope * in; }, x, y);
+}
+
+// LeakyReLU's backward, from the input: dx = x > 0 ? dy : slope * dy.
+template <class T>
+void leaky_relu_backward(const T* x, const T* dy, Index n, T slope, T* dx) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(
+      n, [slope](V& in, V& gradient, V& out) { out = in > T(0) ? gradient : slope * gradient; },
+      x, dy, dx);
+}
+
+// y = a * b element by element (Dropout's mask); y may be a or b.
+template <class T>
+void multiply(const T* a, const T* b, Index n, T* y) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(n, [](V& left, V& right, V& out) { out = left * right; }, a, b, y);
+}
+
+// Softmax cross-entropy of a classes x batch matrix of logits (column stride `stride`) and
+// one label per column: returns sum_j (log sum_i exp(z_ij - m_j) + m_j - z_label,j), m_j the
+// column's largest logit (so nothing overflows), and writes the gradient of the mean,
+// (softmax - onehot) / batch, to `gradient` (classes x batch, contiguous). The labels are in
+// range (the caller checks). Each column is read from row 0 a register at a time, the last
+// partial register padded with -inf (exp gives 0), so the sums do not depend on alignment.
+template <class T>
+T softmax_cross_entropy(const T* logits, Index stride, Index classes, Index batch,
+                        const int* labels, T* gradient) {
+  using V = typename Lanes<T>::Vector;
+  constexpr Index lanes = Lanes<T>::count;
+  const Index whole = classes / lanes * lanes, left = classes - whole;
+  const T inv_batch = T(1) / static_cast<T>(batch);
+  T total = T(0);
+  for (Index j = 0; j < batch; ++j) {
+    const T* z = logits + j * stride;
+    T* g = gradient + j * classes;
+    T max_logit = z[0];
+    if (whole > 0) {
+      V largest = load(z);
+      for (Index i = lanes; i < whole; i += lanes) {
+        const V value = load(z + i);
+        largest = value > largest ? value : largest;
+      }
+      for (Index k = 0; k < lanes; ++k)
+        max_logit = largest[k] > max_logit ? largest[k] : max_logit;
+    }
+    for (Index i = whole; i < classes; ++i) max_logit = z[i] > max_logit ? z[i] : max_logit;
+    V sums = V{} * T(0);
+    for (Index i = 0; i < whole; i += lanes) {
+      const V e = exp_nonpositive<T>(load(z + i) - max_logit);
+      store(g + i, e);
+      sums = sums + e;
+    }
+    if (left > 0) {
+      const V e = exp_nonpositive<T>(
+          load_part(z + whole, left, -std::numeric_limits<T>::infinity()) - max_logit);
+      store_part(g + whole, e, left);
+      sums = sums + e;
+    }
+    const T sum = sum_lanes<T>(sums);
+    total += std::log(sum) + max_logit - z[labels[j]];
+    const T factor = inv_batch / sum;
+    for (Index i = 0; i < whole; i += lanes) store(g + i, load(g + i) * factor);
+    for (Index i = whole; i < classes; ++i) g[i] *= factor;
+    g[labels[j]] -= inv_batch;
+  }
+  return total;
+}
+
+// Squared error of a rows x cols prediction p against a target t (column strides
+// p_stride, t_stride): returns sum (p - t)^2 and writes gradient = scale * (p - t)
+// (rows x cols, contiguous). Read a register at a time from each column's row 0 (from
+// element 0 when both are contiguous), the last partial register padded with zeros.
+template <class T>
+T squared_error(const T* p, Index p_stride, const T* t, Index t_stride, Index rows, Index cols,
+                T scale, T* gradient) {
+  using V = typename Lanes<T>::Vector;
+  constexpr Index lanes = Lanes<T>::count;
+  if (p_stride == rows && t_stride == rows) {
+    rows *= cols;
+    cols = 1;
+  }
+  const Index whole = rows / lanes * lanes, left = rows - whole;
+  V sums = V{} * T(0);
+  for (Index j = 0; j < cols; ++j) {
+    const T* prediction = p + j * p_stride;
+    const T* target = t + j * t_stride;
+    T* g = gradient + j * rows;
+    for (Index i = 0; i < whole; i += lanes) {
+      const V d = load(prediction + i) - load(target + i);
+      sums = sums + d * d;
+      store(g + i, d * scale);
+    }
+    if (left > 0) {
+      const V d = load_part(prediction + whole, left, T(0)) - load_part(target + whole, left, T(0));
+      sums = sums + d * d;
+      store_part(g + whole, d * scale, left);
+    }
+  }
+  return sum_lanes<T>(sums);
+}
+
+// Adam's and AdamW's update of n contiguous elements (optim/adam.hpp has the formulas):
+// value *= decay (AdamW; 1 for Adam), g = grad + l2 * value (Adam; l2 = 0 for AdamW), the
+// moments, and the step; max_second (amsgrad) is nullptr when unused. The arithmetic, and
+// its order, is the Eigen expression's it replaces.
+template <class T>
+void adam(T* value, const T* grad, T* first, T* second, T* max_second, Index n,
+          const AdamCoefficients<T>& c) {
+  using V = typename Lanes<T>::Vector;
+  const bool amsgrad = max_second != nullptr;
+  for_each_lane<T>(
+      n,
+      [&](V& p, V& gradient, V& m, V& v, V& v_max) {
+        if (c.decay != T(1)) p = p * c.decay;
+        const V g = c.l2 != T(0) ? gradient + c.l2 * p : gradient;
+        m = c.beta1 * m + c.one_minus_beta1 * g;
+        v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+        if (amsgrad) v_max = v_max < v ? v : v_max;
+        const V denominator = square_root<T>(amsgrad ? v_max : v) / c.bias_correction2_sqrt + c.eps;
+        p = p - c.step_size * m / denominator;
+      },
+      value, grad, first, second, max_second);
+}
+
+// RMSprop's update of n contiguous elements (optim/rmsprop.hpp has the formulas):
+// gradient_average is nullptr unless centered, buffer nullptr unless momentum > 0.
+template <class T>
+void rmsprop(T* value, const T* grad, T* square_average, T* gradient_average, T* buffer,
+             Index n, T lr, T alpha, T one_minus_alpha, T eps, T weight_decay, T momentum) {
+  using V = typename Lanes<T>::Vector;
+  const bool centered = gradient_average != nullptr, with_momentum = buffer != nullptr;
+  for_each_lane<T>(
+      n,
+      [&](V& p, V& gradient, V& s, V& a, V& b) {
+        const V g = weight_decay != T(0) ? gradient + weight_decay * p : gradient;
+        s = alpha * s + one_minus_alpha * (g * g);
+        V denominator;
+        if (centered) {
+          a = alpha * a + one_minus_alpha * g;
+          denominator = square_root<T>(s - a * a) + eps;
+        } else {
+          denominator = square_root<T>(s) + eps;
+        }
+        if (with_momentum) {
+          b = momentum * b + g / denominator;
+          p = p - lr * b;
+        } else {
+          p = p - lr * g / denominator;
+        }
+      },
+      value, grad, square_average, gradient_average, buffer);
+}
+
+// Plain SGD on n contiguous elements: value -= lr * (grad + weight_decay * value).
+template <class T>
+void sgd(T* value, const T* grad, Index n, T lr, T weight_decay) {
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(
+      n,
+      [&](V& p, V& gradient) {
+        p = p - lr * (weight_decay != T(0) ? gradient + weight_decay * p : gradient);
+      },
+      value, grad);
 }
 
 }  // namespace bnorm::detail::kernels::BNORM_KERNEL_NAMESPACE
