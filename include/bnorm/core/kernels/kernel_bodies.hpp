@@ -414,20 +414,11 @@ inline typename Lanes<T>::Vector logistic(typename Lanes<T>::Vector x) {
   return x < zero ? e * inverse : inverse;
 }
 
-// Sigmoid on n contiguous elements: y = 1 / (1 + exp(-x)); y may be x. The last partial
-// register goes through the same code as the rest (copied into a full one), so every
-// element gets the same arithmetic.
+// Sigmoid on n contiguous elements: y = 1 / (1 + exp(-x)); y may be x.
 template <class T>
 void sigmoid(const T* x, Index n, T* y) {
-  // One element of the head or tail: through a full register, so it gets the same
-  // arithmetic as the rest.
-  const auto one_row = [&](Index i) {
-    T part[Lanes<T>::count] = {};
-    part[0] = x[i];
-    store(part, logistic<T>(load(part)));
-    y[i] = part[0];
-  };
-  for_rows(y, n, one_row, [&](Index i) { store(y + i, logistic<T>(load(x + i))); });
+  using V = typename Lanes<T>::Vector;
+  for_each_lane<T>(n, [](V& in, V& out) { out = logistic<T>(in); }, x, y);
 }
 
 // Sigmoid's backward on n contiguous elements: dx = dy * y * (1 - y).
