@@ -115,3 +115,24 @@ TEST_CASE("Activations report misuse") {
   CHECK_ERROR_MENTIONS(relu.forward(Matrix<float>::Zero(3, 0), Mode::eval), "empty batch");
   CHECK_ERROR_MENTIONS(LeakyReLU<float>(std::nanf("")), "slope");
 }
+
+// A block of a larger matrix (columns not adjacent) goes to the kernels column by column
+// (layers/elementwise.hpp, for_each_contiguous_run): the same results as its copy, forward
+// and backward, in float at a size with partial registers.
+template <class L>
+void check_block_equals_copy(L&& on_block, L&& on_copy) {
+  const Matrix<float> whole = Matrix<float>::Random(21, 9) * 4.0f;
+  const Matrix<float> copy = whole.middleRows(2, 17);
+  const Matrix<float> dy_whole = Matrix<float>::Random(21, 9);
+  const Matrix<float> dy_copy = dy_whole.middleRows(3, 17);
+  const Matrix<float> y = on_block.forward(whole.middleRows(2, 17), Mode::train);
+  CHECK(y == on_copy.forward(copy, Mode::train));
+  CHECK(on_block.backward(dy_whole.middleRows(3, 17)) == on_copy.backward(dy_copy));
+}
+
+TEST_CASE("Every activation gives a block of a matrix the results of its copy") {
+  check_block_equals_copy(ReLU<float>(), ReLU<float>());
+  check_block_equals_copy(LeakyReLU<float>(-0.3f), LeakyReLU<float>(-0.3f));
+  check_block_equals_copy(Sigmoid<float>(), Sigmoid<float>());
+  check_block_equals_copy(Tanh<float>(), Tanh<float>());
+}

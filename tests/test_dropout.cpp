@@ -79,3 +79,15 @@ TEST_CASE("Dropout with keep_for_backward differentiates an eval forward as the 
   dropout.forward(x, Mode::train);
   CHECK_FALSE(dropout.backward(dy) == dy);
 }
+
+// A block of a larger matrix goes to the product kernel column by column
+// (layers/elementwise.hpp): the same mask and results as its copy, forward and backward.
+TEST_CASE("Dropout gives a block of a matrix the results of its copy") {
+  const Matrix<float> whole = Matrix<float>::Random(21, 9);
+  const Matrix<float> copy = whole.middleRows(2, 17), dy = Matrix<float>::Random(17, 9);
+  Dropout<float> on_block(0.4, 5), on_copy(0.4, 5);
+  const Matrix<float> y = on_block.forward(whole.middleRows(2, 17), Mode::train);
+  CHECK(y == on_copy.forward(copy, Mode::train));
+  CHECK((y.array() == 0.0f).count() > 0);
+  CHECK(on_block.backward(dy) == on_copy.backward(dy));
+}

@@ -102,3 +102,20 @@ TEST_CASE("Mean squared error averages over every element, as PyTorch's MSELoss"
   CHECK_ERROR_MENTIONS(loss.forward(prediction, Matrix<double>::Zero(2, 3)), "target", "2 x 3",
                        "2 x 2");
 }
+
+// Logits, predictions and targets that are blocks of larger matrices (column stride > rows)
+// give the loss and gradient of their copies.
+TEST_CASE("Both losses give a block of a matrix the results of its copy") {
+  const Matrix<float> whole = Matrix<float>::Random(13, 7) * 10.0f;
+  const Matrix<float> logits = whole.middleRows(1, 10), target = whole.bottomRows(10);
+  Labels labels(7);
+  labels << 0, 9, 3, 3, 5, 1, 8;
+  SoftmaxCrossEntropy<float> on_block, on_copy;
+  CHECK(on_block.forward(whole.middleRows(1, 10), labels) == on_copy.forward(logits, labels));
+  CHECK(on_block.backward() == on_copy.backward());
+  MeanSquaredError<float> error_on_block, error_on_copy;
+  // The sum runs per column on the block and as one column on the copy: equal to rounding.
+  CHECK(error_on_block.forward(whole.middleRows(1, 10), whole.bottomRows(10)) ==
+        doctest::Approx(error_on_copy.forward(logits, target)).epsilon(1e-6));
+  CHECK(error_on_block.backward() == error_on_copy.backward());
+}
