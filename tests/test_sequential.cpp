@@ -416,6 +416,17 @@ TEST_CASE("An optimizer on the parameters of a network that was assigned to thro
   nested.step();
   outer.layer<Sequential<float>>(0) = Sequential<float>{Dense<float>(3, 3)};
   CHECK_ERROR_MENTIONS(nested.step(), "'0.0.weight'", "destroyed or assigned");
+
+  // So is assigning to one layer inside a network: its storage is replaced.
+  Sequential<float> single{Dense<float>(3, 2), BatchNorm<float>(2)};
+  SGD<float> on_single(single.parameters(), {.lr = 0.1});
+  single.forward(x, Mode::train);
+  single.backward(Matrix<float>::Ones(2, 4));
+  on_single.step();
+  single.layer<BatchNorm<float>>(1) = BatchNorm<float>(2);
+  CHECK_ERROR_MENTIONS(on_single.step(), "'1.weight'", "destroyed or assigned");
+  single.layer<Dense<float>>(0) = Dense<float>(3, 2);
+  CHECK_ERROR_MENTIONS(on_single.step(), "'0.weight'", "destroyed or assigned");
   // Parameters of a lone layer carry no owner and keep working.
   Dense<float> lone(3, 2);
   SGD<float> alone(lone.parameters(), {.lr = 0.1});

@@ -13,11 +13,14 @@ namespace bnorm {
 
 // Views, not owners: `value()` and `grad()` write straight into the layer's storage.
 // Vectors (biases, gamma, beta) appear as n x 1 matrices. A view stays valid while its
-// layer lives at the same address and its parameters keep their shape; layers never
-// resize their parameters, so only destroying the layer invalidates it (the Sequential
-// keeps layers on the heap, so moving a Sequential does not). A view from a Sequential
-// knows whether its layer still lives: an optimizer step on views of a network that was
-// destroyed or assigned to throws bnorm::Error instead of writing freed memory.
+// layer lives at the same address and its storage is not replaced; layers never resize
+// their parameters, so only destroying the layer or assigning to it invalidates it (the
+// Sequential keeps layers on the heap, so moving a Sequential does not). A view from a
+// Sequential knows whether its layer still lives and still holds the storage the view
+// points to: an optimizer step on views of a network that was destroyed or assigned to, or
+// of a layer inside it that was assigned to (`net.layer<Dense<float>>(0) = ...`), throws
+// bnorm::Error instead of writing freed memory. Views of a lone layer are the caller's to
+// keep valid.
 template <class T>
 class Parameter {
  public:
@@ -35,6 +38,10 @@ class Parameter {
       : Parameter(std::move(name), value.data(), grad.data(), value.rows(), value.cols(),
                   trainable) {
     dimensions_ = Value::ColsAtCompileTime == 1 ? 1 : 2;
+    storage_ = &value;
+    storage_data_ = [](const void* storage) -> const T* {
+      return static_cast<const Value*>(storage)->data();
+    };
   }
 
   Map& value() { return value_; }
@@ -63,12 +70,18 @@ class Parameter {
     else if (!trainable) detail::fail("Parameter ", name_, ": its layer does not support freezing");
   }
 
-  // Liveness: `owner` expires when the storage goes away. The first owner set is kept (the
-  // innermost Sequential's). A view without an owner (of a lone layer) is never expired.
+  // Liveness: `owner` expires when the layer goes away. The first owner set is kept (the
+  // innermost Sequential's). A view without an owner (of a lone layer) is never expired. A
+  // view made from the layer's matrix also expires when that matrix no longer holds the
+  // view's data (the layer was assigned to: Eigen's move takes the other's buffer).
   void set_owner(const std::shared_ptr<const void>& owner) {
     if (!owned_) owner_ = owner, owned_ = true;
   }
-  bool expired() const { return owned_ && owner_.expired(); }
+  bool expired() const {
+    if (!owned_) return false;
+    if (owner_.expired()) return true;  // storage_ is gone with the layer: not read
+    return storage_ != nullptr && storage_data_(storage_) != value_.data();
+  }
 
  private:
   std::string name_;
@@ -78,6 +91,8 @@ class Parameter {
   int dimensions_ = 2;
   std::weak_ptr<const void> owner_;
   bool owned_ = false;
+  const void* storage_ = nullptr;  // the layer's matrix, when the view was made from one
+  const T* (*storage_data_)(const void*) = nullptr;
 };
 
 }  // namespace bnorm
