@@ -165,6 +165,7 @@ else
   fail "bench/report.py --check: bench/RESULTS.md or README.md differ from the committed run"
   tail -n 30 "$out/bench-check.log" >&2
 fi
+"$python" docs/report.py --check > "$out/docs-check.log" 2>&1 && echo "smoke-examples: $(tail -n 1 "$out/docs-check.log")" || { fail "docs/report.py --check: docs/results.md or README.md differ from docs/figures/"; tail -n 30 "$out/docs-check.log" >&2; }
 
 if [ "$failures" -gt 0 ]; then
   echo "smoke-examples: $failures check(s) failed; logs in $out" >&2
