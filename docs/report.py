@@ -827,9 +827,9 @@ def run_times(sweep, deep, torch):
     top_rate = SPEEDUP_TARGET * flagship_flops * FLAGSHIP_STEPS_PER_EPOCH / min(epoch_range) / 10**9
     require(SPEEDUP_TARGET * flagship_flops * FLAGSHIP_STEPS_PER_EPOCH / max(epoch_range) / 10**9 >
             Decimal(peak), f"{SPEEDUP_TARGET}x PyTorch's speed is beyond one core's FMA peak")
-    sums = {name: sum({(row["seed"], row["variant"], row.get("lr") or row["activation"] + row["depth"]):
-                       Decimal(row["train_seconds"]) for row in rows}.values())
-            for name, rows in (("E2", sweep.runs.values()), ("E3", deep.rows.values()))}
+    # One row per run in both (lr_sweep.csv repeats a run's train_seconds on each epoch's row).
+    sums = {name: sum(Decimal(row["train_seconds"]) for row in runs.values())
+            for name, runs in (("E2", sweep.runs), ("E3", deep.rows))}
     return lines + [
         "",
         f"Work per step: {number(Decimal(training_flops(E1_LAYERS)) / 1000, 0)} kFLOP per example x "
