@@ -881,9 +881,12 @@ class PublishedBench:
         flops, _ = bench.workload_work("mlp64")
         require(flops == FLAGSHIP_STEP_FLOPS,
                 "the benchmark's mlp64 step is the flagship's (its FLOPs per step)")
-        self.mlp64 = {build: Decimal(str(run.median(f"bnorm-{build}", "mlp64")))
-                      for build in ("native", "default")}
-        self.fma_peak = Decimal(str(run.rate("limits/fma_peak")))
+        measured = {build: run.median(f"bnorm-{build}", "mlp64") for build in ("native", "default")}
+        peak = run.rate("limits/fma_peak")
+        if peak is None or None in measured.values():
+            fail(f"{self.folder}: no mlp64 time of both builds or no limits/fma_peak")
+        self.mlp64 = {build: Decimal(str(seconds)) for build, seconds in measured.items()}
+        self.fma_peak = Decimal(str(peak))
         with (folder / "covariate_shift.csv").open(encoding="utf-8", newline="") as stream:
             (row,) = [row for row in csv.DictReader(stream) if row["program"] == "bnorm"]
         require(f"plain and bn, {E1_RUN_STEPS} steps each" in row["command"],
