@@ -13,7 +13,8 @@
 #            --out DIR (the run folder), --no-covariate-shift (skip the examples' timing,
 #            bench/covariate_shift_timing.sh, which a full run makes after the benchmarks)
 #   bench/run.sh --publish  the same, then bench/report.py <run folder> --write: rewrites the
-#                           tables of bench/RESULTS.md and the README from the new run
+#                           tables of bench/RESULTS.md and the README from the new run, and
+#                           docs/report.py --write (docs/results.md quotes the run's timings)
 #
 # Environment: BNORM_BENCH_BUILD_DIR (build folders, default build/bench of the checkout);
 # BNORM_BENCH_JOBS (parallel compile jobs, default nproc); BNORM_BENCH_CPU (the core to pin
@@ -48,7 +49,7 @@ for argument in "$@"; do
     --sweep) sweep=1 ;;
     --rounds) expect=rounds ;;
     --out) expect=out ;;
-    *) sed -n '2,24p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
   esac
 done
 
@@ -249,4 +250,4 @@ python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 "$python" "$here/report.py" "$out" | tee "$out/report.md"
 echo "run folder: $out" >&2
-if ((publish)); then "$python" "$here/report.py" "$out" --write; fi
+if ((publish)); then "$python" "$here/report.py" "$out" --write && "$python" "$root/docs/report.py" --write; fi

@@ -405,7 +405,11 @@ void summarize(const Options& options, const std::vector<Run>& runs,
     }
     summary.add(variant + "_steps_to_85_seeds", reached);
     summary.add(variant + "_drift_p50", mean(drifts));
-    if (!drifts_late.empty()) summary.add(variant + "_drift_p50_late", mean(drifts_late));
+    summary.add(variant + "_drift_p50_seeds", drifts);
+    if (!drifts_late.empty()) {
+      summary.add(variant + "_drift_p50_late", mean(drifts_late));
+      summary.add(variant + "_drift_p50_late_seeds", drifts_late);
+    }
     summary.add(variant + "_mean_abs_p50_final", mean(mean_abs));
     summary.add(variant + "_diverged_runs", diverged);
     summary.add(variant + "_train_seconds", mean(train_seconds));

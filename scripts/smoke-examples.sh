@@ -88,7 +88,7 @@ require_above "$log" test_accuracy 0.5
 
 run_example covariate_shift --quick --output "$out/covariate_shift"
 log="$out/covariate_shift.log"
-require_keys "$log" plain_accuracy_final bn_accuracy_final plain_drift_p50 bn_drift_p50 \
+require_keys "$log" plain_accuracy_final bn_accuracy_final plain_drift_p50 bn_drift_p50 bn_drift_p50_seeds \
   bn_unit0_p50_final drift_ratio_plain_to_bn bn_train_seconds total_seconds
 require_finite "$log"
 require_above "$log" bn_accuracy_final 0.5
@@ -164,6 +164,14 @@ if "$python" bench/report.py --check > "$out/bench-check.log" 2>&1; then
 else
   fail "bench/report.py --check: bench/RESULTS.md or README.md differ from the committed run"
   tail -n 30 "$out/bench-check.log" >&2
+fi
+# docs/report.py --check: the same for docs/results.md and the README's claims table, made
+# from docs/figures/ and the published run's timings.
+if "$python" docs/report.py --check > "$out/docs-check.log" 2>&1; then
+  echo "smoke-examples: $(tail -n 1 "$out/docs-check.log")"
+else
+  fail "docs/report.py --check: docs/results.md or README.md differ from what their data generates"
+  tail -n 30 "$out/docs-check.log" >&2
 fi
 
 if [ "$failures" -gt 0 ]; then
