@@ -198,56 +198,78 @@ void row_sums(const T* x, Index stride, Index rows, Index cols, T* sums, bool ac
   }
 }
 
+// One pass of matrix_vector: `count` registers of rows, register r holding rows first[r] ..
+// first[r] + lanes - 1 (any alignment; registers may overlap), each kept in a register over
+// the whole depth, so that a is read once and each y is summed over k in order.
+template <int count, class T>
+inline void matrix_vector_pass(const T* a, Index a_stride, Index depth, const T* x,
+                               const T* bias, T* y, const Index* first) {
+  using V = typename Lanes<T>::Vector;
+  V acc[count];
+#pragma GCC unroll 8
+  for (int r = 0; r < count; ++r) acc[r] = bias ? load(bias + first[r]) : V{} * T(0);
+  for (Index k = 0; k < depth; ++k) {
+    const T* column = a + k * a_stride;
+    const T xk = x[k];
+#pragma GCC unroll 8
+    for (int r = 0; r < count; ++r) acc[r] = acc[r] + load(column + first[r]) * xk;
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < count; ++r) store(y + first[r], acc[r]);
+}
+
 // y = a * x (+ bias when not null): a rows x depth matrix (column stride a_stride) times a
-// vector, Dense's product for a batch of one. Blocks of four registers of rows stay in
-// registers over the whole depth, so a is read once; each y is summed over k in order.
+// vector, Dense's product for a batch of one.
+//
+// The rows are covered by whole registers: the aligned ones from the first register boundary
+// of a's first column, one unaligned register at row 0 before them (when the column does not
+// start on a boundary) and one ending at the last row after them (when rows remain). A
+// default build's Eigen aligns the weights to 16 bytes only (glibc puts large blocks at 16
+// mod 64), so under AVX-512 a 256-row matrix takes 17 registers, two of them straddling
+// cache lines, against 16 aligned ones under -march=native; blocks of four registers at each
+// end instead (the previous scheme) took 20, eight of them straddling. Rows covered twice are
+// computed the same way both times (y aliases neither a nor x), so the result does not
+// depend on the alignment. The registers go in passes over the depth of 4 to 7 registers:
+// fewer would leave each pass one FMA latency chain per register, more would run out of
+// registers on the baseline's 16.
 template <class T>
 void matrix_vector(const T* a, Index a_stride, Index rows, Index depth, const T* x,
                    const T* bias, T* y) {
-  using V = typename Lanes<T>::Vector;
-  constexpr Index lanes = Lanes<T>::count, block = 4 * lanes;
-  // Four registers of rows at `first`, kept in registers over the whole depth.
-  const auto one_block = [&](Index first) {
-    V acc[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) acc[r] = bias ? load(bias + first + r * lanes) : V{} * T(0);
-    for (Index k = 0; k < depth; ++k) {
-      const T* column = a + k * a_stride + first;
-      const T xk = x[k];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) acc[r] = acc[r] + load(column + r * lanes) * xk;
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) store(y + first + r * lanes, acc[r]);
-  };
-  Index i = 0;
-  if (rows >= block) {
-    // Whole blocks only: an unaligned one from row 0 when a's first column is not on a
-    // register boundary, aligned ones from the boundary, and an unaligned one ending at the
-    // last row. Overlapping rows are computed twice, the same way both times (y aliases
-    // neither a nor x); single registers would each be one FMA latency chain, half as fast.
+  constexpr Index lanes = Lanes<T>::count, widest_pass = 7;
+  if (rows >= lanes) {
     const auto address = reinterpret_cast<unsigned long long>(a);
     const Index head = Index((BNORM_KERNEL_VECTOR_BYTES - address % BNORM_KERNEL_VECTOR_BYTES) %
                              BNORM_KERNEL_VECTOR_BYTES / sizeof(T));
-    if (head > 0) {
-      one_block(0);
-      i = head;
+    const Index aligned = (rows - head) / lanes;
+    const bool has_head = head > 0, has_tail = head + aligned * lanes < rows;
+    const Index registers = Index(has_head) + aligned + Index(has_tail);
+    // The first row of register n, in row order.
+    const auto first_row = [&](Index n) -> Index {
+      if (has_head && n-- == 0) return 0;
+      return n < aligned ? head + n * lanes : rows - lanes;
+    };
+    for (Index done = 0; done < registers;) {
+      const Index count = registers - done <= widest_pass ? registers - done : 4;
+      Index first[widest_pass];
+      for (Index r = 0; r < count; ++r) first[r] = first_row(done + r);
+      switch (count) {
+        case 1: matrix_vector_pass<1>(a, a_stride, depth, x, bias, y, first); break;
+        case 2: matrix_vector_pass<2>(a, a_stride, depth, x, bias, y, first); break;
+        case 3: matrix_vector_pass<3>(a, a_stride, depth, x, bias, y, first); break;
+        case 4: matrix_vector_pass<4>(a, a_stride, depth, x, bias, y, first); break;
+        case 5: matrix_vector_pass<5>(a, a_stride, depth, x, bias, y, first); break;
+        case 6: matrix_vector_pass<6>(a, a_stride, depth, x, bias, y, first); break;
+        default: matrix_vector_pass<7>(a, a_stride, depth, x, bias, y, first); break;
+      }
+      done += count;
     }
-    for (; i + block <= rows; i += block) one_block(i);
-    if (i < rows) one_block(rows - block);
     return;
   }
-  for (; i + lanes <= rows; i += lanes) {
-    V acc = bias ? load(bias + i) : V{} * T(0);
-    for (Index k = 0; k < depth; ++k) acc = acc + load(a + k * a_stride + i) * x[k];
-    store(y + i, acc);
-  }
-  // The last rows (fewer than a register): k outside, so a is still read column by column
-  // (a row at a time would touch a new cache line per element); the same sums, in order.
-  const Index first_left = i;
-  for (; i < rows; ++i) y[i] = bias ? bias[i] : T(0);
+  // Fewer rows than a register: k outside, so a is still read column by column (a row at a
+  // time would touch a new cache line per element); the same sums, in order.
+  for (Index i = 0; i < rows; ++i) y[i] = bias ? bias[i] : T(0);
   for (Index k = 0; k < depth; ++k)
-    for (i = first_left; i < rows; ++i) y[i] = y[i] + a[k * a_stride + i] * x[k];
+    for (Index i = 0; i < rows; ++i) y[i] = y[i] + a[k * a_stride + i] * x[k];
 }
 
 // ReLU on n contiguous elements: y = x < 0 ? 0 : x (NaN stays NaN, as in PyTorch). y may
