@@ -327,8 +327,9 @@ void check_alignment_does_not_matter() {
 }
 
 // matrix_vector covers the rows with whole registers (kernel_bodies.hpp): aligned ones from
-// the first register boundary, an unaligned one at row 0 and one ending at the last row, in
-// passes of 4 to 7 registers. At every offset from a 64-byte boundary, for row counts that
+// the first register boundary and, at each end, a masked register on the boundaries
+// (AVX-512) or an unaligned one at row 0 and one ending at the last row, in passes of 4 to 7
+// registers. At every offset from a 64-byte boundary, for row counts that
 // make one register, a head and a tail only, and several passes (in every variant), with
 // columns that keep the first one's alignment (stride = rows) and columns that do not
 // (stride = rows + 3): the same result bit for bit, within rounding of a double reference,
