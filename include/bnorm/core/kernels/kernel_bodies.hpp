@@ -286,8 +286,8 @@ inline void matrix_vector_pass_of(Index count, const T* a, Index a_stride, Index
 // ending at the last row. A default build's Eigen aligns the weights to 16 bytes only (glibc
 // puts large blocks at 16 mod 64), and a load that straddles two cache lines costs two: under
 // AVX-512 a 256-row matrix at 16 mod 64 takes 17 registers, none straddling (16, aligned,
-// under -march=native; unaligned ones at the ends made the product 25-45% slower, and blocks
-// of four there, the scheme before, 20 registers with eight straddling). Rows covered twice
+// under -march=native; blocks of four unaligned registers at the ends, the scheme before,
+// took 20 with eight straddling: bench/infer1-2026-12-02 measures both). Rows covered twice
 // are computed the same way both times (y aliases neither a nor x), and every lane does the
 // same arithmetic, so the result does not depend on the alignment. The registers go in
 // passes over the depth of 4 to 7 registers: fewer would leave each pass one FMA latency
