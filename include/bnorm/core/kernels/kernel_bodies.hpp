@@ -6,7 +6,9 @@
 // The loops use GCC's vector extensions (a `Lanes<T>::Vector` is one register of T) rather
 // than relying on the auto-vectorizer, so they are vectorized at -O2 (whose very-cheap cost
 // model skips loops of unknown trip count) as at -O3, and under every compiler that has the
-// extensions (GCC, clang). No Eigen inside: an Eigen template compiled under two sets of
+// extensions (GCC, clang). One exception: the AVX-512 copy's masked loads and stores
+// (masked_load, masked_store; matrix_vector's end registers) are intrinsics, which the
+// extensions cannot express. No Eigen inside: an Eigen template compiled under two sets of
 // target flags would break the one-definition rule.
 //
 // Shapes: a matrix is (data, stride): column j starts at data + j * stride; `rows` rows per
