@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -601,7 +602,63 @@ void check_alignment_does_not_matter() {
   }
 }
 
+// matrix_vector covers the rows with whole registers (kernel_bodies.hpp): aligned ones from
+// the first register boundary and, at each end, a masked register on the boundaries
+// (AVX-512) or an unaligned one at row 0 and one ending at the last row, in passes of 4 to 7
+// registers. At every offset from a 64-byte boundary, for row counts that
+// make one register, a head and a tail only, and several passes (in every variant), with
+// columns that keep the first one's alignment (stride = rows) and columns that do not
+// (stride = rows + 3): the same result bit for bit, within rounding of a double reference,
+// and nothing written past the last row.
+template <class T>
+void check_matrix_vector_at_every_alignment() {
+  const Index lanes = 64 / Index(sizeof(T)), depth = 5;
+  for (const Index rows : {Index{16}, Index{63}, Index{64}, Index{65}, Index{256}, Index{300}}) {
+    for (const Index stride : {rows, rows + 3}) {
+      for (const bool with_bias : {false, true}) {
+        CAPTURE(rows);
+        CAPTURE(stride);
+        CAPTURE(with_bias);
+        const Matrix<T> a = Matrix<T>::Random(stride, depth);
+        const Vector<T> x = Vector<T>::Random(depth), bias = Vector<T>::Random(rows);
+        std::vector<T> storage(std::size_t(stride * depth + 2 * lanes));
+        const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
+        T* const boundary = storage.data() + (64 - address % 64) % 64 / sizeof(T);
+        std::optional<std::vector<T>> first;
+        for (Index offset = 0; offset < lanes; ++offset) {
+          CAPTURE(offset);
+          T* const a_copy = boundary + offset;
+          std::copy(a.data(), a.data() + a.size(), a_copy);
+          std::vector<T> y(std::size_t(rows) + 3, T(sentinel));
+          kernels::matrix_vector(a_copy, stride, rows, depth, x.data(),
+                                 with_bias ? bias.data() : nullptr, y.data());
+          for (Index i = rows; i < rows + 3; ++i) CHECK(y[std::size_t(i)] == T(sentinel));
+          y.resize(std::size_t(rows));
+          if (!first) {
+            first = y;
+            for (Index i = 0; i < rows; ++i) {
+              double exact = with_bias ? double(bias(i)) : 0.0;
+              for (Index k = 0; k < depth; ++k) exact += double(a(i, k)) * double(x(k));
+              CHECK(close<T>(y[std::size_t(i)], exact, double(depth) + 1.0, 2 * depth + 1));
+            }
+          }
+          CHECK(y == *first);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST_CASE("matrix_vector gives the same result at every alignment of the matrix") {
+  for (Isa isa : supported_variants()) {
+    CAPTURE(detail::isa_name(isa));
+    ForcedIsa forced(isa);
+    check_matrix_vector_at_every_alignment<float>();
+    check_matrix_vector_at_every_alignment<double>();
+  }
+}
 
 TEST_CASE("Kernel results do not depend on the alignment of the data") {
   for (Isa isa : supported_variants()) {

@@ -44,6 +44,13 @@ struct AdamCoefficients {
 
 }  // namespace bnorm::detail::kernels
 
+// The AVX-512 copy uses masked loads (matrix_vector); GCC and clang accept the intrinsics in
+// a function whose target enables them, whatever the build's flags.
+#if defined(BNORM_HAS_AVX512)
+#include <immintrin.h>
+#define BNORM_KERNEL_MASKED_LOADS 1
+#endif
+
 // clang has no `#pragma GCC target`; its `attribute push` does the same.
 #define BNORM_KERNEL_NAMESPACE baseline
 #define BNORM_KERNEL_VECTOR_BYTES 16
