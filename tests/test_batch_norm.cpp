@@ -4,6 +4,7 @@
 
 #include "support/errors.hpp"
 #include "support/gradient_check.hpp"
+#include "support/isa_variants.hpp"
 #include "support/layer_checks.hpp"
 
 #include <cmath>
@@ -449,5 +450,34 @@ TEST_CASE("BatchNorm applied to its own output buffer normalizes that output") {
     const Matrix<double> once = reference.forward(x, mode);
     const Matrix<double> expected = reference.forward(once, mode);
     CHECK(norm.forward(norm.forward(x, mode), mode) == expected);
+  }
+}
+
+TEST_CASE("Output large enough to bypass the caches has the values of output that does not") {
+  // Features are normalized independently, so the first rows of a batch whose matrices are
+  // streamed past the caches (layers/batch_norm_kernels.hpp, stream_output) must equal,
+  // bit for bit, a layer over those rows alone, whose matrices are not.
+  const Index features = 32, rows = 16, batch = 131072;
+  REQUIRE(detail::stream_output<float>(features * batch));
+  REQUIRE(!detail::stream_output<float>(rows * batch));
+  const Matrix<float> x = random_input(features, batch, 41).cast<float>();
+  const Matrix<float> dy = random_input(features, batch, 42).cast<float>();
+  for (detail::Isa isa : bnorm_test::supported_variants()) {
+    CAPTURE(detail::isa_name(isa));
+    const bnorm_test::ForcedIsa forced(isa);
+    BatchNorm<float> wide(features), narrow(rows);
+    wide.gamma().setLinSpaced(0.5f, 2.0f);
+    wide.beta().setLinSpaced(-1.0f, 1.0f);
+    narrow.gamma() = wide.gamma().head(rows);
+    narrow.beta() = wide.beta().head(rows);
+    CHECK(wide.forward(x, Mode::train).topRows(rows) == narrow.forward(x.topRows(rows), Mode::train));
+    CHECK(wide.backward(dy).topRows(rows) == narrow.backward(dy.topRows(rows)));
+    CHECK(wide.gamma_grad().head(rows) == narrow.gamma_grad());
+    CHECK(wide.beta_grad().head(rows) == narrow.beta_grad());
+    CHECK(wide.forward(x, Mode::eval).topRows(rows) == narrow.forward(x.topRows(rows), Mode::eval));
+    wide.set_frozen_statistics(true);
+    narrow.set_frozen_statistics(true);
+    CHECK(wide.forward(x, Mode::train).topRows(rows) == narrow.forward(x.topRows(rows), Mode::train));
+    CHECK(wide.backward(dy).topRows(rows) == narrow.backward(dy.topRows(rows)));
   }
 }

@@ -127,6 +127,13 @@ void check_kernels_in_every_variant() {
         CHECK(xhat.padding_intact());
         CHECK(y.padding_intact());
         CHECK(y.data == y_unsaved.data);
+        // Streamed past the caches (large output): the same values, bit for bit.
+        Strided<T> xhat_streamed(rows, cols), y_streamed(rows, cols);
+        kernels::normalize(x.data.data(), x.stride, rows, cols, mean.data(), inv_std.data(),
+                           scale.data(), shift.data(), xhat_streamed.data.data(),
+                           xhat_streamed.stride, y_streamed.data.data(), y_streamed.stride, true);
+        CHECK(xhat_streamed.data == xhat.data);
+        CHECK(y_streamed.data == y.data);
         for (Index j = 0; j < cols; ++j)
           for (Index i = 0; i < rows; ++i) {
             const std::size_t r = std::size_t(i);
@@ -143,6 +150,10 @@ void check_kernels_in_every_variant() {
         kernels::affine(x.data.data(), x.stride, rows, cols, scale.data(), shift.data(),
                         mapped.data.data(), mapped.stride);
         CHECK(mapped.padding_intact());
+        Strided<T> mapped_streamed(rows, cols);
+        kernels::affine(x.data.data(), x.stride, rows, cols, scale.data(), shift.data(),
+                        mapped_streamed.data.data(), mapped_streamed.stride, true);
+        CHECK(mapped_streamed.data == mapped.data);
         for (Index j = 0; j < cols; ++j)
           for (Index i = 0; i < rows; ++i) {
             const std::size_t r = std::size_t(i);
@@ -166,6 +177,12 @@ void check_kernels_in_every_variant() {
                                            mean.data(), inv_std.data(), dx.data.data(),
                                            dx.stride);
         CHECK(dx.padding_intact());
+        Strided<T> dx_streamed(rows, cols);
+        kernels::normalized_input_gradient(dy.data.data(), dy.stride, xhat.data.data(),
+                                           xhat.stride, rows, cols, scale.data(),
+                                           mean.data(), inv_std.data(),
+                                           dx_streamed.data.data(), dx_streamed.stride, true);
+        CHECK(dx_streamed.data == dx.data);
         for (Index i = 0; i < rows; ++i) {
           const std::size_t r = std::size_t(i);
           double s = 0, sh = 0;
@@ -540,7 +557,7 @@ void check_alignment_does_not_matter() {
   for (Index offset = 0; offset < lanes; ++offset) {
     CAPTURE(offset);
     // Three matrices back to back in one 64-byte aligned buffer, `offset` elements in.
-    alignas(64) static T storage[6 * 37 * 3 + 64];
+    alignas(64) static T storage[6 * 37 * 3 + 65];
     T* x_copy = storage + offset;
     T* dy_copy = x_copy + rows * cols;
     T* out = dy_copy + rows * cols;
@@ -552,6 +569,16 @@ void check_alignment_does_not_matter() {
                        inv_std.data(), xhat, rows, out, rows);
     results.insert(results.end(), out, out + rows * cols);
     results.insert(results.end(), xhat, xhat + rows * cols);
+    // Streamed, with xhat one element off y's alignment (stored the ordinary way then).
+    kernels::normalize(x_copy, rows, rows, cols, mean.data(), inv_std.data(), mean.data(),
+                       inv_std.data(), xhat + 1, rows, out, rows, true);
+    results.insert(results.end(), out, out + rows * cols);
+    results.insert(results.end(), xhat + 1, xhat + 1 + rows * cols);
+    kernels::affine(x_copy, rows, rows, cols, mean.data(), inv_std.data(), out, rows, true);
+    results.insert(results.end(), out, out + rows * cols);
+    kernels::normalized_input_gradient(dy_copy, rows, x_copy, rows, rows, cols, mean.data(),
+                                       inv_std.data(), mean.data(), out, rows, true);
+    results.insert(results.end(), out, out + rows * cols);
     std::vector<T> sums(2 * std::size_t(rows));
     kernels::gradient_sums(dy_copy, rows, xhat, rows, rows, cols, sums.data(),
                            sums.data() + rows, mean.data(), out, rows);

@@ -51,6 +51,11 @@ struct AdamCoefficients {
 #define BNORM_KERNEL_MASKED_LOADS 1
 #endif
 
+#if defined(__x86_64__)
+#include <immintrin.h>  // the non-temporal stores (every intrinsic is declared; each is usable
+                        // inside a function compiled for its instruction set)
+#endif
+
 // clang has no `#pragma GCC target`; its `attribute push` does the same.
 #define BNORM_KERNEL_NAMESPACE baseline
 #define BNORM_KERNEL_VECTOR_BYTES 16
@@ -132,15 +137,15 @@ void shifted_sums(const T* x, Index stride, Index rows, Index cols, T* sum_d, T*
 template <class T>
 void normalize(const T* x, Index x_stride, Index rows, Index cols, const T* mean,
                const T* inv_std, const T* scale, const T* shift, T* xhat, Index xhat_stride,
-               T* y, Index y_stride) {
+               T* y, Index y_stride, bool stream = false) {
   BNORM_DISPATCH(normalize<T>, x, x_stride, rows, cols, mean, inv_std, scale, shift, xhat,
-                 xhat_stride, y, y_stride)
+                 xhat_stride, y, y_stride, stream)
 }
 
 template <class T>
 void affine(const T* x, Index x_stride, Index rows, Index cols, const T* scale,
-            const T* shift, T* y, Index y_stride) {
-  BNORM_DISPATCH(affine<T>, x, x_stride, rows, cols, scale, shift, y, y_stride)
+            const T* shift, T* y, Index y_stride, bool stream = false) {
+  BNORM_DISPATCH(affine<T>, x, x_stride, rows, cols, scale, shift, y, y_stride, stream)
 }
 
 template <class T>
@@ -154,9 +159,10 @@ void gradient_sums(const T* dy, Index dy_stride, const T* xhat, Index xhat_strid
 template <class T>
 void normalized_input_gradient(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride,
                                Index rows, Index cols, const T* scale, const T* mean_dy,
-                               const T* mean_dy_xhat, T* dx, Index dx_stride) {
+                               const T* mean_dy_xhat, T* dx, Index dx_stride,
+                               bool stream = false) {
   BNORM_DISPATCH(normalized_input_gradient<T>, dy, dy_stride, xhat, xhat_stride, rows, cols,
-                 scale, mean_dy, mean_dy_xhat, dx, dx_stride)
+                 scale, mean_dy, mean_dy_xhat, dx, dx_stride, stream)
 }
 
 template <class T>

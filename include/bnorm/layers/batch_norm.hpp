@@ -15,7 +15,13 @@
 //
 // The passes over the batch run on the dispatched kernels of core/kernels.hpp: a training
 // forward reads x twice (moments, then normalize) and writes xhat and y once; backward reads
-// dy and xhat twice (sums, then dx) and writes dx once.
+// dy and xhat twice (sums, then dx) and writes dx once. Output matrices of 16 MiB or more
+// (y, xhat, dx) bypass the caches (batch_norm_kernels.hpp's stream_output), so they cost
+// one pass each instead of two. Fewer passes do not pay: backward cannot recompute xhat from
+// x, which need not outlive forward (core/layer.hpp), without a copy that costs what saving
+// xhat does; and taking both passes a block of features at a time, so that the second one
+// reads from L2, was slower on bn_large (a block's rows of one column are a few cache lines
+// in a page of their own, where the hardware prefetchers stop; bench/bnpasses-2026-12-02/).
 //
 // Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
 // a cumulative running average, and a policy for training batches too small to normalize.
@@ -331,7 +337,8 @@ class BatchNorm {
                                       x.outerStride(), rows, count, batch_mean.data() + row,
                                       batch_inv_std.data() + row, gamma_.data() + row,
                                       beta_.data() + row, nullptr, 0,
-                                      y.data() + first * y.rows() + row, y.rows());
+                                      y.data() + first * y.rows() + row, y.rows(),
+                                      detail::stream_output<T>(y.size()));
       });
     }
   }
@@ -396,7 +403,8 @@ class BatchNorm {
             x.data() + first * x.outerStride() + row, x.outerStride(), rows, count,
             batch_mean_.data() + row, group_inv_std_.col(g).data() + row,
             group_scale_.col(g).data() + row, shift_.data() + row, normalized_.data() + column,
-            normalized_.rows(), output_.data() + column, output_.rows());
+            normalized_.rows(), output_.data() + column, output_.rows(),
+            detail::stream_output<T>(output_.size()));
       });
       if (update) {
         batch_mean_sum_ += batch_mean_ * (static_cast<T>(count) / static_cast<T>(batch));
@@ -434,7 +442,8 @@ class BatchNorm {
                                     running_mean_.data() + row, group_inv_std_.data() + row,
                                     gamma_.data() + row, beta_.data() + row,
                                     normalized_.data() + row, normalized_.rows(),
-                                    output_.data() + row, output_.rows());
+                                    output_.data() + row, output_.rows(),
+                                    detail::stream_output<T>(output_.size()));
     });
     saved_running_statistics_ = true;
     renormalized_ = false;
@@ -471,7 +480,7 @@ class BatchNorm {
           dy.data() + first * dy.outerStride() + row, dy.outerStride(),
           normalized_.data() + column, normalized_.rows(), rows, count, dx_scale_.data() + row,
           sum_dy_.data() + row, sum_dy_xhat_.data() + row, input_grad_.data() + column,
-          input_grad_.rows());
+          input_grad_.rows(), detail::stream_output<T>(input_grad_.size()));
     });
   }
 

@@ -61,6 +61,18 @@ void batch_moments(const Eigen::MatrixBase<X>& x, Index first, Index count,
   mean = x.col(first).template cast<S>() + mean / static_cast<S>(count);
 }
 
+// Output of at least this many bytes is written past the caches (the kernels' `stream`
+// flag, core/kernels/kernel_bodies.hpp's store_streaming): a matrix that large has left a
+// core's share of the caches before anyone reads it back, so reading each of its lines
+// before writing it (write-allocate) would spend half of the write traffic for nothing.
+// Smaller output stays in cache for the next layer. Measured on bn_large and bn_eval's
+// 32 MiB matrices: bench/bnpasses-2026-12-02/.
+inline constexpr Index streaming_store_bytes = Index{16} << 20;
+template <class T>
+bool stream_output(Index elements) {
+  return elements * Index(sizeof(T)) >= streaming_store_bytes;
+}
+
 // Eval-mode BatchNorm as one affine map per feature, y = scale * x + shift:
 //   scale = gamma / sqrt(var + eps),  shift = beta - scale * mean.
 // Generic over the scalar so that fold_batchnorm can evaluate it in extended precision.
@@ -79,7 +91,7 @@ void apply_affine_map(const Eigen::Ref<const Matrix<T>>& x, const Vector<T>& sca
                       const Vector<T>& shift, Matrix<T>& y) {
   parallel_ranges(x.rows(), x.size(), [&](Index row, Index rows) {
     kernels::affine(x.data() + row, x.outerStride(), rows, x.cols(), scale.data() + row,
-                    shift.data() + row, y.data() + row, y.rows());
+                    shift.data() + row, y.data() + row, y.rows(), stream_output<T>(y.size()));
   });
 }
 

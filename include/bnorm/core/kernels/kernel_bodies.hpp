@@ -44,6 +44,49 @@ inline void store(T* to, typename Lanes<T>::Vector value) {
   __builtin_memcpy(to, &value, sizeof(value));
 }
 
+// A store of one register to `to`, which must be aligned to the register's width, that
+// bypasses the caches (x86's non-temporal store): it saves the read of each line before it
+// is written (write-allocate), a third of a copy's traffic, for output too large to be
+// still in cache when it is read back. A plain store elsewhere. end_streaming() orders the stores
+// before the caller's next ones (another thread may read them after the kernel returns).
+template <class T>
+inline void store_streaming(T* to, typename Lanes<T>::Vector value) {
+#if defined(__x86_64__)
+  if constexpr (BNORM_KERNEL_VECTOR_BYTES == 64) {
+    if constexpr (sizeof(T) == 4) _mm512_stream_ps(to, (__m512)value);
+    else _mm512_stream_pd(to, (__m512d)value);
+  } else if constexpr (BNORM_KERNEL_VECTOR_BYTES == 32) {
+    if constexpr (sizeof(T) == 4) _mm256_stream_ps(to, (__m256)value);
+    else _mm256_stream_pd(to, (__m256d)value);
+  } else {
+    if constexpr (sizeof(T) == 4) _mm_stream_ps(to, (__m128)value);
+    else _mm_stream_pd(to, (__m128d)value);
+  }
+#else
+  store(to, value);
+#endif
+}
+inline void end_streaming() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
+// store or store_streaming, chosen at compile time (a kernel instantiates its loop once for
+// each, so the inner loop carries no branch).
+template <bool Stream, class T>
+inline void store_as(T* to, typename Lanes<T>::Vector value) {
+  if constexpr (Stream) store_streaming(to, value);
+  else store(to, value);
+}
+
+// Whether `to` has the alignment of `aligned` within a register, so that the registers
+// for_rows aligns for `aligned` are aligned for `to` too.
+template <class T>
+inline bool same_alignment(const T* to, const T* aligned) {
+  return (reinterpret_cast<unsigned long long>(to) - reinterpret_cast<unsigned long long>(aligned)) %
+             BNORM_KERNEL_VECTOR_BYTES == 0;
+}
+
 // Runs one_row(i) on the rows before `aligned` (a pointer to row 0 of the main stream)
 // reaches a register boundary and on those after the last full register, one_register(i)
 // on the full registers between. A default build's Eigen aligns its buffers to 16 bytes
@@ -168,16 +211,18 @@ void shifted_sums(const T* x, Index stride, Index rows, Index cols, T* sum_d, T*
 
 // The normalization of a training forward: xhat = (x - mean) * inv_std, saved when xhat is
 // not null, and y = xhat * scale + shift. The same arithmetic with or without saving, so
-// both give the same y bit for bit.
-template <class T>
-void normalize(const T* x, Index x_stride, Index rows, Index cols, const T* mean,
-               const T* inv_std, const T* scale, const T* shift, T* xhat, Index xhat_stride,
-               T* y, Index y_stride) {
+// both give the same y bit for bit. With Stream, y and xhat bypass the caches
+// (store_streaming; xhat only where aligned as y); the values are the same either way.
+template <bool Stream, class T>
+void normalize_columns(const T* x, Index x_stride, Index rows, Index cols, const T* mean,
+                       const T* inv_std, const T* scale, const T* shift, T* xhat,
+                       Index xhat_stride, T* y, Index y_stride) {
   using V = typename Lanes<T>::Vector;
   for (Index j = 0; j < cols; ++j) {
     const T* in = x + j * x_stride;
     T* out = y + j * y_stride;
     T* saved = xhat ? xhat + j * xhat_stride : nullptr;
+    const bool stream_saved = Stream && saved && same_alignment(saved, out);
     for_rows(
         out, rows,
         [&](Index i) {
@@ -187,23 +232,41 @@ void normalize(const T* x, Index x_stride, Index rows, Index cols, const T* mean
         },
         [&](Index i) {
           const V normalized = (load(in + i) - load(mean + i)) * load(inv_std + i);
-          if (saved) store(saved + i, normalized);
-          store(out + i, normalized * load(scale + i) + load(shift + i));
+          if (stream_saved) store_streaming(saved + i, normalized);
+          else if (saved) store(saved + i, normalized);
+          store_as<Stream>(out + i, normalized * load(scale + i) + load(shift + i));
         });
   }
+  if constexpr (Stream) end_streaming();
+}
+template <class T>
+void normalize(const T* x, Index x_stride, Index rows, Index cols, const T* mean,
+               const T* inv_std, const T* scale, const T* shift, T* xhat, Index xhat_stride,
+               T* y, Index y_stride, bool stream) {
+  (stream ? normalize_columns<true, T> : normalize_columns<false, T>)(
+      x, x_stride, rows, cols, mean, inv_std, scale, shift, xhat, xhat_stride, y, y_stride);
 }
 
-// y = x * scale + shift per row (BatchNorm's eval map).
-template <class T>
-void affine(const T* x, Index x_stride, Index rows, Index cols, const T* scale,
-            const T* shift, T* y, Index y_stride) {
+// y = x * scale + shift per row (BatchNorm's eval map); y bypasses the caches with stream.
+template <bool Stream, class T>
+void affine_columns(const T* x, Index x_stride, Index rows, Index cols, const T* scale,
+                    const T* shift, T* y, Index y_stride) {
   for (Index j = 0; j < cols; ++j) {
     const T* in = x + j * x_stride;
     T* out = y + j * y_stride;
     for_rows(
         out, rows, [&](Index i) { out[i] = in[i] * scale[i] + shift[i]; },
-        [&](Index i) { store(out + i, load(in + i) * load(scale + i) + load(shift + i)); });
+        [&](Index i) {
+          store_as<Stream>(out + i, load(in + i) * load(scale + i) + load(shift + i));
+        });
   }
+  if constexpr (Stream) end_streaming();
+}
+template <class T>
+void affine(const T* x, Index x_stride, Index rows, Index cols, const T* scale,
+            const T* shift, T* y, Index y_stride, bool stream) {
+  (stream ? affine_columns<true, T> : affine_columns<false, T>)(x, x_stride, rows, cols, scale,
+                                                                 shift, y, y_stride);
 }
 
 // BatchNorm's backward sums: sum_dy[i] = sum_j dy[i, j], sum_dy_xhat[i] = sum_j dy * xhat.
@@ -234,11 +297,12 @@ void gradient_sums(const T* dy, Index dy_stride, const T* xhat, Index xhat_strid
   }
 }
 
-// BatchNorm's input gradient: dx = scale * (dy - mean_dy - xhat * mean_dy_xhat).
-template <class T>
-void normalized_input_gradient(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride,
-                               Index rows, Index cols, const T* scale, const T* mean_dy,
-                               const T* mean_dy_xhat, T* dx, Index dx_stride) {
+// BatchNorm's input gradient: dx = scale * (dy - mean_dy - xhat * mean_dy_xhat); dx bypasses
+// the caches with stream.
+template <bool Stream, class T>
+void input_gradient_columns(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride,
+                            Index rows, Index cols, const T* scale, const T* mean_dy,
+                            const T* mean_dy_xhat, T* dx, Index dx_stride) {
   for (Index j = 0; j < cols; ++j) {
     const T* g = dy + j * dy_stride;
     const T* h = xhat + j * xhat_stride;
@@ -247,10 +311,19 @@ void normalized_input_gradient(const T* dy, Index dy_stride, const T* xhat, Inde
         out, rows,
         [&](Index i) { out[i] = scale[i] * (g[i] - mean_dy[i] - h[i] * mean_dy_xhat[i]); },
         [&](Index i) {
-          store(out + i, load(scale + i) * (load(g + i) - load(mean_dy + i) -
-                                            load(h + i) * load(mean_dy_xhat + i)));
+          store_as<Stream>(out + i, load(scale + i) * (load(g + i) - load(mean_dy + i) -
+                                                       load(h + i) * load(mean_dy_xhat + i)));
         });
   }
+  if constexpr (Stream) end_streaming();
+}
+template <class T>
+void normalized_input_gradient(const T* dy, Index dy_stride, const T* xhat, Index xhat_stride,
+                               Index rows, Index cols, const T* scale, const T* mean_dy,
+                               const T* mean_dy_xhat, T* dx, Index dx_stride, bool stream) {
+  (stream ? input_gradient_columns<true, T> : input_gradient_columns<false, T>)(
+      dy, dy_stride, xhat, xhat_stride, rows, cols, scale, mean_dy, mean_dy_xhat, dx,
+      dx_stride);
 }
 
 // y[:, j] += bias (Dense's bias).
