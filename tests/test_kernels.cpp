@@ -556,7 +556,7 @@ void check_alignment_does_not_matter() {
   std::optional<std::vector<T>> first;
   for (Index offset = 0; offset < lanes; ++offset) {
     CAPTURE(offset);
-    // Three matrices back to back in one 64-byte aligned buffer, `offset` elements in.
+    // The matrices back to back in one 64-byte aligned buffer, `offset` elements in.
     alignas(64) static T storage[6 * 37 * 3 + 65];
     T* x_copy = storage + offset;
     T* dy_copy = x_copy + rows * cols;
