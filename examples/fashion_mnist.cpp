@@ -19,7 +19,7 @@
 
 #include "common/progress.hpp"
 
-#include <bnorm/bnorm.hpp>
+#include "common/float_network.hpp"  // bnorm.hpp, with the float types compiled once
 
 #include <CLI/CLI.hpp>
 

@@ -14,6 +14,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   echo "Installing: ${missing[*]}"
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}")
+  # apt-get update only when the package lists cannot serve the install (none yet, or out of
+  # date): on a machine whose lists are current it would only download them again.
+  if ! "${sudo_cmd[@]}" "${install[@]}"; then
+    echo "Installing failed with the package lists as they are; updating them and retrying"
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" "${install[@]}"
+  fi
 fi

@@ -9,9 +9,12 @@ cd "$(dirname "$0")/.."
 compiler=${BNORM_TSAN_CXX:-g++}
 build=${BNORM_TSAN_BUILD_DIR:-build/tsan}
 mkdir -p "$build"
-"$compiler" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer \
-  -Iinclude -Itests -I/usr/include/eigen3 \
-  tests/test_inference_workspace.cpp tests/support/test_main.cpp \
+flags=(-std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Iinclude -Itests -I/usr/include/eigen3)
+# The test and doctest's main compile side by side, one per core.
+"$compiler" "${flags[@]}" -c tests/support/test_main.cpp -o "$build/test_main.o" & main_pid=$!
+"$compiler" "${flags[@]}" -c tests/test_inference_workspace.cpp -o "$build/test_inference_workspace.o"
+wait "$main_pid"
+"$compiler" "${flags[@]}" "$build/test_inference_workspace.o" "$build/test_main.o" \
   -o "$build/test_inference_workspace"
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
   "$build/test_inference_workspace"

@@ -5,7 +5,9 @@
 #              report fails it), with the MPI tests on 1, 2 and 3 processes, the consumer
 #              projects, and the distributed example on 1 vs 2 processes (the consumers and
 #              the examples are built with the default compiler, g++, and not sanitized)
-#   2. smoke   the quick mode of every example on real Fashion-MNIST (scripts/smoke-examples.sh)
+#   2. smoke   the quick mode of every example on real Fashion-MNIST, and the benchmark
+#              harness's quick mode beside them, on the core they leave idle
+#              (scripts/smoke-examples.sh)
 #   3. tsan    concurrent inference under ThreadSanitizer (scripts/test-tsan.sh)
 #   4. fuzz    the three file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
 #              fuzzers side by side (scripts/fuzz.sh)

@@ -7,7 +7,7 @@
 // always has a bias.
 #pragma once
 
-#include <bnorm/bnorm.hpp>
+#include "float_network.hpp"  // bnorm.hpp, with the float types compiled once
 
 #include <map>
 #include <string>

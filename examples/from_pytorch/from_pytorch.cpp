@@ -17,7 +17,7 @@
 //
 // Summary lines are key=value, for scripts (scripts/smoke-examples.sh).
 
-#include <bnorm/bnorm.hpp>
+#include "../common/float_network.hpp"  // bnorm.hpp, with the float types compiled once
 #include <bnorm/safetensors.hpp>
 #if BNORM_EXAMPLE_WITH_ONNX
 #include <bnorm/onnx.hpp>
