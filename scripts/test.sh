@@ -2,9 +2,11 @@
 # Every test of bnorm, as CI runs them (installs what is missing with apt first):
 #   1. unit    the test suite, built once with clang++-14 (BNORM_TEST_CXX) at -O0 -g1,
 #              assertions on, under AddressSanitizer and UndefinedBehaviorSanitizer (any
-#              report fails it), with the MPI tests on 1, 2 and 3 processes, the consumer
-#              projects, and the distributed example on 1 vs 2 processes (the consumers and
-#              the examples are built with the default compiler, g++, and not sanitized)
+#              report fails it), the layer and optimizer tests once more on the baseline
+#              kernels (BNORM_ISA=baseline, the CTest tests *_isa_baseline), with the MPI
+#              tests on 1, 2 and 3 processes, the consumer projects, and the distributed
+#              example on 1 vs 2 processes (the consumers and the examples are built with the
+#              default compiler, g++, and not sanitized)
 #   2. smoke   the quick mode of every example on real Fashion-MNIST, and the benchmark
 #              harness's quick mode beside them, on the core they leave idle
 #              (scripts/smoke-examples.sh)
@@ -25,8 +27,10 @@
 # BNORM_TEST_CXX (clang++-14; g++ works too) at -O0 -g1 with assertions and the sanitizers
 # (BNORM_TEST_COMPILE_OPTIONS, BNORM_TEST_LINK_OPTIONS): compiling, not running, dominates
 # the tests' time, so they are compiled once, sanitized, rather than once plain and once
-# again sanitized, and by clang, which compiles a sanitized test in about half g++'s CPU time
-# (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
+# again sanitized; by clang, which compiles a sanitized test in about half g++'s CPU time;
+# and in a few batches (tests/TestBatches.cmake: several test files in one translation unit
+# and one executable, each file still a CTest test of its own), so that the headers and
+# templates every test uses are compiled once per batch, not once per file (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
 # default compiler (g++), so g++ still compiles every header a user includes: unit and smoke
 # share a Release build folder for the examples (BNORM_EXAMPLES_BUILD_DIR, build/examples),
 # where unit builds only the distributed example and smoke the rest. Each stage builds only

@@ -1,4 +1,5 @@
 // ReLU, LeakyReLU, Sigmoid, Tanh and Identity (layers/relu.hpp ... layers/identity.hpp).
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/layers/identity.hpp>
 #include <bnorm/layers/leaky_relu.hpp>
 #include <bnorm/layers/relu.hpp>

@@ -1,3 +1,4 @@
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/layers/batch_norm.hpp>
 
 #include <doctest/doctest.h>

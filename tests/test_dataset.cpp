@@ -19,8 +19,8 @@ TEST_CASE("Dataset::check wants one label per column") {
 
 TEST_CASE("load_idx_dataset pairs images with their labels") {
   TempDir dir;
-  const auto images = write_file(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
-  const auto labels = write_file(dir / "labels", idx_file({3}, {4, 5, 6}));
+  const auto images = write_bytes(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
+  const auto labels = write_bytes(dir / "labels", idx_file({3}, {4, 5, 6}));
   const auto dataset = bnorm::load_idx_dataset<double>(images, labels);
   CHECK(dataset.size() == 3);
   CHECK(dataset.features() == 4);
@@ -30,8 +30,8 @@ TEST_CASE("load_idx_dataset pairs images with their labels") {
 
 TEST_CASE("load_idx_dataset names both files when their counts differ") {
   TempDir dir;
-  const auto images = write_file(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
-  const auto labels = write_file(dir / "labels", idx_file({2}, {4, 5}));
+  const auto images = write_bytes(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
+  const auto labels = write_bytes(dir / "labels", idx_file({2}, {4, 5}));
   const std::string images_name = images.string(), labels_name = labels.string();
   CHECK_ERROR_MENTIONS(bnorm::load_idx_dataset<float>(images, labels), images_name.c_str(),
                        labels_name.c_str(), "3 examples", "2 labels");
@@ -39,7 +39,7 @@ TEST_CASE("load_idx_dataset names both files when their counts differ") {
 
 TEST_CASE("load_idx_dataset reports the file that is bad") {
   TempDir dir;
-  const auto images = write_file(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
+  const auto images = write_bytes(dir / "images", idx_file({3, 2, 2}, counting_bytes(12)));
   const std::string absent = (dir / "absent").string();
   CHECK_ERROR_MENTIONS(bnorm::load_idx_dataset<float>(images, absent), absent.c_str(),
                        "no such file");

@@ -27,10 +27,10 @@ void write_miniature(const TempDir& dir, const std::string& suffix) {
     test_labels = gzip(test_labels);
   }
 #endif
-  write_file(dir / ("train-images-idx3-ubyte" + suffix), train_images);
-  write_file(dir / ("train-labels-idx1-ubyte" + suffix), train_labels);
-  write_file(dir / ("t10k-images-idx3-ubyte" + suffix), test_images);
-  write_file(dir / ("t10k-labels-idx1-ubyte" + suffix), test_labels);
+  write_bytes(dir / ("train-images-idx3-ubyte" + suffix), train_images);
+  write_bytes(dir / ("train-labels-idx1-ubyte" + suffix), train_labels);
+  write_bytes(dir / ("t10k-images-idx3-ubyte" + suffix), test_images);
+  write_bytes(dir / ("t10k-labels-idx1-ubyte" + suffix), test_labels);
 }
 
 void check_miniature(const bnorm::TrainTestSplit<float>& data) {

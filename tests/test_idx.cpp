@@ -48,7 +48,7 @@ const Bytes gzipped_labels = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x
 
 TEST_CASE("images round trip: one column per image, pixels in row-major order") {
   TempDir dir;
-  const auto path = write_file(dir / "images", two_images);
+  const auto path = write_bytes(dir / "images", two_images);
   const bnorm::Matrix<float> images = bnorm::read_idx_images<float>(path);
   REQUIRE(images.rows() == 6);
   REQUIRE(images.cols() == 2);
@@ -59,7 +59,7 @@ TEST_CASE("images round trip: one column per image, pixels in row-major order") 
 
 TEST_CASE("labels round trip") {
   TempDir dir;
-  const auto path = write_file(dir / "labels", idx_file({4}, {3, 0, 255, 9}));
+  const auto path = write_bytes(dir / "labels", idx_file({4}, {3, 0, 255, 9}));
   const bnorm::Labels labels = bnorm::read_idx_labels(path);
   REQUIRE(labels.size() == 4);
   CHECK(labels(0) == 3);
@@ -70,7 +70,7 @@ TEST_CASE("labels round trip") {
 
 TEST_CASE("an empty set reads as zero columns") {
   TempDir dir;
-  const auto path = write_file(dir / "images", idx_file({0, 28, 28}, {}));
+  const auto path = write_bytes(dir / "images", idx_file({0, 28, 28}, {}));
   const bnorm::Matrix<float> images = bnorm::read_idx_images<float>(path);
   CHECK(images.rows() == 784);
   CHECK(images.cols() == 0);
@@ -78,7 +78,7 @@ TEST_CASE("an empty set reads as zero columns") {
 
 TEST_CASE("pixels scale to [0, 1] exactly as numpy's astype(float32) / float32(255)") {
   TempDir dir;
-  const auto path = write_file(dir / "images", idx_file({1, 16, 16}, counting_bytes(256)));
+  const auto path = write_bytes(dir / "images", idx_file({1, 16, 16}, counting_bytes(256)));
   const bnorm::Matrix<float> as_float = bnorm::read_idx_images<float>(path);
   const bnorm::Matrix<double> as_double = bnorm::read_idx_images<double>(path);
   for (int byte = 0; byte < 256; ++byte) {
@@ -102,22 +102,22 @@ TEST_CASE("missing and unreadable files") {
 
 TEST_CASE("malformed headers") {
   TempDir dir;
-  check_error(write_file(dir / "empty", {}), read_images, {"is empty"});
-  check_error(write_file(dir / "short", {0, 0, 8}), read_images, {"truncated header"});
-  check_error(write_file(dir / "text", {'h', 'e', 'l', 'l', 'o', '\n'}), read_labels,
+  check_error(write_bytes(dir / "empty", {}), read_images, {"is empty"});
+  check_error(write_bytes(dir / "short", {0, 0, 8}), read_images, {"truncated header"});
+  check_error(write_bytes(dir / "text", {'h', 'e', 'l', 'l', 'o', '\n'}), read_labels,
               {"bad magic number", "0x68656c6c"});
-  check_error(write_file(dir / "float", idx_file({1}, {0, 0, 0, 0}, 0x0D)), read_labels,
+  check_error(write_bytes(dir / "float", idx_file({1}, {0, 0, 0, 0}, 0x0D)), read_labels,
               {"unsupported type code 0x0d", "32-bit float", "0x08"});
-  check_error(write_file(dir / "unknown", idx_file({1}, {0}, 0x42)), read_labels,
+  check_error(write_bytes(dir / "unknown", idx_file({1}, {0}, 0x42)), read_labels,
               {"unknown type code 0x42"});
-  check_error(write_file(dir / "cut_dimensions", Bytes{0, 0, 8, 3, 0, 0, 0, 1, 0, 0}), read_images,
+  check_error(write_bytes(dir / "cut_dimensions", Bytes{0, 0, 8, 3, 0, 0, 0, 1, 0, 0}), read_images,
               {"truncated header", "dimension 2 of 3"});
 }
 
 TEST_CASE("images need 3 dimensions and labels 1") {
   TempDir dir;
-  const auto labels = write_file(dir / "labels", idx_file({2}, {1, 2}));
-  const auto images = write_file(dir / "images", two_images);
+  const auto labels = write_bytes(dir / "labels", idx_file({2}, {1, 2}));
+  const auto images = write_bytes(dir / "images", two_images);
   check_error(labels, read_images,
               {"wrong number of dimensions", "says 1", "needs 3", "label file?"});
   check_error(images, read_labels,
@@ -126,7 +126,7 @@ TEST_CASE("images need 3 dimensions and labels 1") {
 
 TEST_CASE("zero-sized images are rejected") {
   TempDir dir;
-  check_error(write_file(dir / "images", idx_file({3, 0, 28}, {})), read_images,
+  check_error(write_bytes(dir / "images", idx_file({3, 0, 28}, {})), read_images,
               {"0 x 28", "empty"});
 }
 
@@ -134,22 +134,22 @@ TEST_CASE("truncated data and trailing garbage") {
   TempDir dir;
   Bytes short_images = two_images;
   short_images.pop_back();
-  check_error(write_file(dir / "short", short_images), read_images,
+  check_error(write_bytes(dir / "short", short_images), read_images,
               {"truncated data", "2 x 2 x 3", "12 bytes", "only 11"});
   Bytes long_images = two_images;
   long_images.push_back(0);
-  check_error(write_file(dir / "long", long_images), read_images, {"trailing garbage", "12 bytes"});
+  check_error(write_bytes(dir / "long", long_images), read_images, {"trailing garbage", "12 bytes"});
 }
 
 TEST_CASE("a header claiming huge sizes fails without allocating them") {
   TempDir dir;
   // Would overflow 64 bits.
-  check_error(write_file(dir / "overflow", idx_file({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {})),
+  check_error(write_bytes(dir / "overflow", idx_file({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {})),
               read_images, {"absurd size", "4294967295 x 4294967295 x 4294967295"});
   // Fits in 64 bits (a few terabytes), but the file is tiny: read what is there, then fail.
-  check_error(write_file(dir / "huge", idx_file({0xFFFFFFFF, 28, 28}, counting_bytes(100))),
+  check_error(write_bytes(dir / "huge", idx_file({0xFFFFFFFF, 28, 28}, counting_bytes(100))),
               read_images, {"truncated data", "only 100"});
-  check_error(write_file(dir / "huge_labels", idx_file({0xFFFFFFFF}, counting_bytes(5))),
+  check_error(write_bytes(dir / "huge_labels", idx_file({0xFFFFFFFF}, counting_bytes(5))),
               read_labels, {"truncated data", "only 5"});
 }
 
@@ -158,7 +158,7 @@ TEST_CASE("a header claiming huge sizes fails without allocating them") {
 TEST_CASE("gzip: a fixed gzip file from another compressor reads as its content") {
   TempDir dir;
   const bnorm::Labels labels =
-      bnorm::read_idx_labels(write_file(dir / "labels.gz", gzipped_labels));
+      bnorm::read_idx_labels(write_bytes(dir / "labels.gz", gzipped_labels));
   REQUIRE(labels.size() == 3);
   CHECK(labels(0) == 7);
   CHECK(labels(1) == 0);
@@ -168,8 +168,8 @@ TEST_CASE("gzip: a fixed gzip file from another compressor reads as its content"
 TEST_CASE("gzip: round trip, detected by the magic bytes whatever the name") {
   TempDir dir;
   const Bytes big = idx_file({300, 28, 28}, counting_bytes(300 * 784, 17));
-  const bnorm::Matrix<float> plain = read_images(write_file(dir / "plain", big));
-  const bnorm::Matrix<float> compressed = read_images(write_file(dir / "no_extension", gzip(big)));
+  const bnorm::Matrix<float> plain = read_images(write_bytes(dir / "plain", big));
+  const bnorm::Matrix<float> compressed = read_images(write_bytes(dir / "no_extension", gzip(big)));
   CHECK(compressed.cols() == 300);
   CHECK(compressed == plain);
 }
@@ -180,7 +180,7 @@ TEST_CASE("gzip: concatenated members read as one stream, as gunzip does") {
   Bytes members = gzip(Bytes(whole.begin(), whole.begin() + 9));
   const Bytes rest = gzip(Bytes(whole.begin() + 9, whole.end()));
   members.insert(members.end(), rest.begin(), rest.end());
-  const bnorm::Labels labels = read_labels(write_file(dir / "labels.gz", members));
+  const bnorm::Labels labels = read_labels(write_bytes(dir / "labels.gz", members));
   CHECK(labels == (bnorm::Labels(4) << 1, 2, 3, 4).finished());
 }
 
@@ -190,24 +190,24 @@ TEST_CASE("gzip: corrupt, truncated and padded streams") {
 
   Bytes corrupt = compressed;
   for (std::size_t i = 12; i < corrupt.size() - 8; ++i) corrupt[i] ^= 0x5a;
-  check_error(write_file(dir / "corrupt.gz", corrupt), read_images, {"corrupt gzip stream"});
+  check_error(write_bytes(dir / "corrupt.gz", corrupt), read_images, {"corrupt gzip stream"});
 
   Bytes bad_checksum = compressed;
   bad_checksum[bad_checksum.size() - 6] ^= 0xff;  // inside the CRC-32
-  check_error(write_file(dir / "checksum.gz", bad_checksum), read_images,
+  check_error(write_bytes(dir / "checksum.gz", bad_checksum), read_images,
               {"corrupt gzip stream", "check"});
 
   const Bytes truncated(compressed.begin(), compressed.end() - 5);
-  check_error(write_file(dir / "truncated.gz", truncated), read_images, {"truncated gzip"});
+  check_error(write_bytes(dir / "truncated.gz", truncated), read_images, {"truncated gzip"});
 
   Bytes padded = compressed;
   padded.insert(padded.end(), {'j', 'u', 'n', 'k'});
-  check_error(write_file(dir / "padded.gz", padded), read_images,
+  check_error(write_bytes(dir / "padded.gz", padded), read_images,
               {"trailing garbage after the gzip stream"});
   // One byte is too short for zlib to see it is not a gzip header.
   Bytes one_more = compressed;
   one_more.push_back(0);
-  check_error(write_file(dir / "one_more.gz", one_more), read_images,
+  check_error(write_bytes(dir / "one_more.gz", one_more), read_images,
               {"trailing garbage after the gzip stream"});
 }
 
@@ -215,14 +215,14 @@ TEST_CASE("gzip: malformed IDX content is reported as for a plain file") {
   TempDir dir;
   Bytes short_images = two_images;
   short_images.pop_back();
-  check_error(write_file(dir / "short.gz", gzip(short_images)), read_images,
+  check_error(write_bytes(dir / "short.gz", gzip(short_images)), read_images,
               {"truncated data", "only 11"});
   Bytes long_images = two_images;
   long_images.push_back(0);
-  check_error(write_file(dir / "long.gz", gzip(long_images)), read_images, {"trailing garbage"});
-  check_error(write_file(dir / "huge.gz", gzip(idx_file({0xFFFFFFFF, 28, 28}, {1, 2, 3}))),
+  check_error(write_bytes(dir / "long.gz", gzip(long_images)), read_images, {"trailing garbage"});
+  check_error(write_bytes(dir / "huge.gz", gzip(idx_file({0xFFFFFFFF, 28, 28}, {1, 2, 3}))),
               read_images, {"truncated data", "only 3"});
-  check_error(write_file(dir / "labels.gz", gzip(idx_file({2}, {1, 2}))), read_images,
+  check_error(write_bytes(dir / "labels.gz", gzip(idx_file({2}, {1, 2}))), read_images,
               {"wrong number of dimensions"});
 }
 
@@ -230,7 +230,7 @@ TEST_CASE("gzip: malformed IDX content is reported as for a plain file") {
 
 TEST_CASE("without zlib, a gzip file names the target that reads it") {
   TempDir dir;
-  check_error(write_file(dir / "labels.gz", gzipped_labels), read_labels, {"gzip", "bnorm::gzip"});
+  check_error(write_bytes(dir / "labels.gz", gzipped_labels), read_labels, {"gzip", "bnorm::gzip"});
 }
 
 #endif

@@ -1,4 +1,5 @@
 // SoftmaxCrossEntropy and MeanSquaredError (losses/*.hpp).
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/losses/mean_squared_error.hpp>
 #include <bnorm/losses/softmax_cross_entropy.hpp>
 

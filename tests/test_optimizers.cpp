@@ -1,5 +1,6 @@
 // SGD, RMSprop, Adam, AdamW (optim/*.hpp): single steps worked by hand. The PyTorch parity
 // tests check whole trajectories against torch.optim.
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/optim/adam.hpp>
 #include <bnorm/optim/adamw.hpp>
 #include <bnorm/optim/rmsprop.hpp>

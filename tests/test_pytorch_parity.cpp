@@ -7,6 +7,7 @@
 // largest error relative to the matrix's own scale. Run with -s to see the largest error of
 // every case.
 
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/bnorm.hpp>
 
 #include <doctest/doctest.h>

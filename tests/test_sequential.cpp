@@ -1,3 +1,5 @@
+// bnorm-test-own-program: it replaces operator new (to fail an allocation on demand)
+// bnorm-test-variant: isa_baseline BNORM_ISA=baseline  (also run on the baseline kernels)
 #include <bnorm/bnorm.hpp>
 
 #include <doctest/doctest.h>

@@ -2,6 +2,7 @@
 // Built with bnorm::openmp when OpenMP is available. Without it bnorm runs one thread, so the
 // two-thread comparisons could only compare one thread with itself: they are skipped (doctest
 // counts them as skipped, the first test case says why, and CTest reports the test skipped).
+// bnorm-test-own-program: it links OpenMP, which the other tests must not run on
 #include <bnorm/bnorm.hpp>
 
 #include <doctest/doctest.h>

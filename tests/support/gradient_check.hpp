@@ -36,9 +36,11 @@ struct GradientCheckOptions {
   std::function<void()> before_forward = [] {};
 };
 
-namespace detail {
-inline void record(GradientCheck& check, double analytic, double numeric, const std::string& where,
-                   Index index) {
+// Keeps the worst relative error seen so far, and where it was. (In bnorm_test itself, not in
+// a nested `detail`: a test with `using namespace bnorm; using namespace bnorm_test;` would
+// find two namespaces of that name.)
+inline void record_gradient_error(GradientCheck& check, double analytic, double numeric,
+                                  const std::string& where, Index index) {
   const double error = std::abs(analytic - numeric) / (1.0 + std::abs(numeric));
   ++check.entries_checked;
   if (error > check.max_error || !std::isfinite(error)) {
@@ -48,7 +50,6 @@ inline void record(GradientCheck& check, double analytic, double numeric, const 
     check.worst = text.str();
   }
 }
-}  // namespace detail
 
 template <class L>
 GradientCheck check_gradients(L& layer, const Matrix<double>& x, GradientCheckOptions options = {}) {
@@ -79,7 +80,7 @@ GradientCheck check_gradients(L& layer, const Matrix<double>& x, GradientCheckOp
     perturbed(i) = x(i) - options.step;
     const double minus = loss_at(perturbed);
     perturbed(i) = x(i);
-    detail::record(check, input_grad(i), (plus - minus) / (2 * options.step), "input", i);
+    record_gradient_error(check, input_grad(i), (plus - minus) / (2 * options.step), "input", i);
   }
   if constexpr (bnorm::HasParameters<L, double>) {
     auto parameters = layer.parameters();
@@ -92,8 +93,8 @@ GradientCheck check_gradients(L& layer, const Matrix<double>& x, GradientCheckOp
         value(i) = original - options.step;
         const double minus = loss_at(x);
         value(i) = original;
-        detail::record(check, parameter_grads[p](i), (plus - minus) / (2 * options.step),
-                       parameters[p].name(), i);
+        record_gradient_error(check, parameter_grads[p](i), (plus - minus) / (2 * options.step),
+                              parameters[p].name(), i);
       }
     }
   }

@@ -1,16 +1,16 @@
-// Test helpers for the data module: a temporary folder, IDX files built byte by byte, and
-// gzip compression (with zlib only).
+// Test helpers for the data module: IDX files built byte by byte, and gzip compression (with
+// zlib only); TempDir for the folders they go in.
 #pragma once
 
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
+
+#include "temp_dir.hpp"
 
 #ifdef BNORM_WITH_ZLIB
 #include <zlib.h>
@@ -19,30 +19,6 @@
 namespace bnorm_test {
 
 using Bytes = std::vector<unsigned char>;
-
-// A fresh folder under the system's temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device entropy;
-    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::temp_directory_path() /
-            ("bnorm-test-" + std::to_string(entropy()) + "-" + std::to_string(tick));
-    std::filesystem::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void append_big_endian(Bytes& bytes, std::uint32_t value) {
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -58,7 +34,7 @@ inline Bytes idx_file(const std::vector<std::uint32_t>& dimensions, const Bytes&
   return bytes;
 }
 
-inline std::filesystem::path write_file(const std::filesystem::path& path, const Bytes& bytes) {
+inline std::filesystem::path write_bytes(const std::filesystem::path& path, const Bytes& bytes) {
   std::ofstream file(path, std::ios::binary);
   file.write(reinterpret_cast<const char*>(bytes.data()),
              static_cast<std::streamsize>(bytes.size()));

@@ -1,9 +1,19 @@
-// A user's program: trains a tiny batch-normalized network to separate two blobs.
+// A user's program: trains a tiny batch-normalized network to separate two blobs, then,
+// where bnorm's build has them, round-trips a network through bnorm::safetensors and
+// bnorm::onnx (safetensors.cpp, onnx.cpp).
 #include <bnorm/bnorm.hpp>
 
 #include <cstdio>
 
-int main() {
+#if BNORM_CONSUMER_SAFETENSORS
+bool safetensors_round_trip();
+#endif
+#if BNORM_CONSUMER_ONNX
+bool onnx_round_trip();
+#endif
+
+namespace {
+bool train_two_blobs() {
   bnorm::manual_seed(1);
   bnorm::Sequential<float> net{bnorm::Dense<float>(2, 8, bnorm::Bias::none),
                                bnorm::BatchNorm<float>(8), bnorm::ReLU<float>(),
@@ -23,5 +33,17 @@ int main() {
     optimizer.step();
   }
   std::printf("final loss %.4f\n", value);
-  return value < 0.1f ? 0 : 1;
+  return value < 0.1f;
+}
+}  // namespace
+
+int main() {
+  bool passed = train_two_blobs();
+#if BNORM_CONSUMER_SAFETENSORS
+  passed = safetensors_round_trip() && passed;
+#endif
+#if BNORM_CONSUMER_ONNX
+  passed = onnx_round_trip() && passed;
+#endif
+  return passed ? 0 : 1;
 }

@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-int main() {
+bool safetensors_round_trip() {
   bnorm::manual_seed(2);
   bnorm::Sequential<float> net{bnorm::Dense<float>(3, 4, bnorm::Bias::none),
                                bnorm::BatchNorm<float>(4), bnorm::ReLU<float>(),
@@ -19,5 +19,5 @@ int main() {
   bnorm::load_safetensors(copy, "consumer.safetensors");
   const bool same = copy.forward(x, bnorm::Mode::eval) == net.forward(x, bnorm::Mode::eval);
   std::printf("safetensors round trip: %s\n", same ? "same outputs" : "DIFFERENT outputs");
-  return same ? 0 : 1;
+  return same;
 }

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
-int main() {
+bool onnx_round_trip() {
   bnorm::manual_seed(2);
   bnorm::Sequential<float> net{bnorm::Dense<float>(3, 4), bnorm::BatchNorm<float>(4),
                                bnorm::ReLU<float>(), bnorm::Dense<float>(4, 2)};
@@ -16,5 +16,5 @@ int main() {
   const bnorm::Matrix<float> x = bnorm::Matrix<float>::Random(3, 5);
   const bool same = loaded.forward(x, bnorm::Mode::eval) == net.forward(x, bnorm::Mode::eval);
   std::printf("ONNX round trip: %s\n", same ? "identical outputs" : "DIFFERENT outputs");
-  return same ? 0 : 1;
+  return same;
 }
