@@ -376,7 +376,7 @@ void check_moved_kernels_in_every_variant() {
         for (std::size_t k = 1; k <= std::size_t(n); ++k) {
           CAPTURE(x[k]);
           CHECK(ulp_distance(y[k], std::tanh(static_cast<long double>(x[k]))) <= 2.0L);
-          CHECK(std::signbit(y[k]) == std::signbit(x[k]));
+          if (!std::isnan(x[k])) CHECK(std::signbit(y[k]) == std::signbit(x[k]));  // -0 kept
           CHECK(std::isnan(y_in_place[k]) == std::isnan(y[k]));
           if (!std::isnan(y[k])) CHECK(y_in_place[k] == y[k]);
           const double exact = double(dy[k]) * (1.0 - double(y[k]) * double(y[k]));
