@@ -58,7 +58,8 @@ endfunction()
 # bnorm_add_tests(<prefix> <batches> <library> <source>...): the executables for these test
 # files, in <batches> batches (files assigned in turn, in name order, so a new file needs no
 # edit), plus one executable per file that asks for its own program. Sets, in the caller's
-# scope, bnorm_test_command_<name> for each file: the command that runs its test cases.
+# scope, bnorm_test_command_<name> for each file: the command that runs its test cases (the
+# executable target by name, not its file, so that add_test prefixes CMAKE_CROSSCOMPILING_EMULATOR).
 function(bnorm_add_tests prefix batches library)
   set(shared "")
   foreach(source IN LISTS ARGN)
@@ -68,7 +69,7 @@ function(bnorm_add_tests prefix batches library)
       add_executable(${test_name} ${source})
       target_link_libraries(${test_name} PRIVATE ${library})
       add_dependencies(bnorm_tests ${test_name})
-      set(bnorm_test_command_${test_name} $<TARGET_FILE:${test_name}> PARENT_SCOPE)
+      set(bnorm_test_command_${test_name} ${test_name} PARENT_SCOPE)
     else()
       list(APPEND shared ${source})
     endif()
@@ -89,7 +90,7 @@ function(bnorm_add_tests prefix batches library)
     math(EXPR batch "${index} % ${batches}")
     list(APPEND members_${batch} ${source})
     get_filename_component(test_name ${source} NAME_WE)
-    set(bnorm_test_command_${test_name} $<TARGET_FILE:${prefix}_${batch}>
+    set(bnorm_test_command_${test_name} ${prefix}_${batch}
         --source-file=*/${test_name}.cpp PARENT_SCOPE)
     math(EXPR index "${index} + 1")
   endforeach()
