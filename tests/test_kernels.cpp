@@ -760,6 +760,24 @@ TEST_CASE("Every kernel in every variant matches a double reference and the base
   SUBCASE("double") { check_kernels_in_every_variant<double>(); }
 }
 
+// The first variant's results (the baseline runs first) are kept in `baseline`; each later
+// variant's must agree with them element by element, absolutely, on the scale of the values:
+// Dense's bias gradient sums BatchNorm's dx, whose columns sum to about 0, so a relative test
+// would measure noise.
+template <class T>
+void check_against_baseline(std::vector<Matrix<T>>& baseline,
+                            const std::vector<Matrix<T>>& results, double tolerance) {
+  if (baseline.empty()) {
+    baseline = results;
+    return;
+  }
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    CAPTURE(k);
+    const double scale = 1.0 + double(baseline[k].cwiseAbs().maxCoeff());
+    CHECK(double((results[k] - baseline[k]).cwiseAbs().maxCoeff()) <= tolerance * scale);
+  }
+}
+
 // The layers on the kernels: each variant's training step agrees with the baseline's to
 // rounding (the layer tests check the baseline against PyTorch and finite differences).
 // Batches of at least 5 examples: BatchNorm's dx for 2 examples is 0 up to rounding noise
@@ -801,17 +819,7 @@ TEST_CASE_TEMPLATE("BatchNorm, Dense, ReLU and SGD agree in every variant", T, f
           norm.set_frozen_statistics(true);
           results.push_back(norm.forward(x, Mode::train));
           results.push_back(norm.backward(dy));
-          if (outputs.empty()) {
-            outputs = results;  // the baseline runs first
-            continue;
-          }
-          for (std::size_t k = 0; k < results.size(); ++k) {
-            CAPTURE(k);
-            // Absolute, on the scale of the values: Dense's bias gradient sums BatchNorm's
-            // dx, whose columns sum to about 0, so a relative test would measure noise.
-            const double scale = 1.0 + double(outputs[k].cwiseAbs().maxCoeff());
-            CHECK(double((results[k] - outputs[k]).cwiseAbs().maxCoeff()) <= tolerance * scale);
-          }
+          check_against_baseline(outputs, results, tolerance);
         }
       }
     }
@@ -859,15 +867,7 @@ TEST_CASE_TEMPLATE("Tanh, the losses and Adam agree in every variant", T, float,
           results.push_back(dense.weight());
           results.push_back(dense.bias());
         }
-        if (outputs.empty()) {
-          outputs = results;  // the baseline runs first
-          continue;
-        }
-        for (std::size_t k = 0; k < results.size(); ++k) {
-          CAPTURE(k);
-          const double scale = 1.0 + double(outputs[k].cwiseAbs().maxCoeff());
-          CHECK(double((results[k] - outputs[k]).cwiseAbs().maxCoeff()) <= tolerance * scale);
-        }
+        check_against_baseline(outputs, results, tolerance);
       }
     }
   }
