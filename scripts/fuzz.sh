@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes bnorm's three file readers with clang-14's libFuzzer, AddressSanitizer and
 # UndefinedBehaviorSanitizer, each for BNORM_FUZZ_SECONDS seconds (default 60), side by side:
-#   load         bnorm's model files (fuzz/fuzz_load.cpp), seeded with valid model files
+#   load         bnorm's model files (fuzz/load_target.hpp), seeded with valid model files
 #                written by fuzz/make_seeds.cpp
-#   safetensors  fuzz/fuzz_safetensors.cpp, seeded with tests/reference/safetensors/
-#   onnx         fuzz/fuzz_onnx.cpp, seeded with the PyTorch and bnorm exports in
+#   safetensors  fuzz/safetensors_target.hpp, seeded with tests/reference/safetensors/
+#   onnx         fuzz/onnx_target.hpp, seeded with the PyTorch and bnorm exports in
 #                tests/reference/onnx/ (only with Debian's libonnx-dev installed)
+# The three are one program (fuzz/fuzz_readers.cpp), compiled once and run under each name.
 # Fails on any finding; the crashing input is left in the build folder (crash-*). With
 # BNORM_FUZZ_COVERAGE=1 it then replays the model-file corpus through a coverage build and
 # prints the line coverage of include/bnorm/io/ (llvm-14).
@@ -20,28 +21,36 @@ build=${BNORM_FUZZ_BUILD_DIR:-build/fuzz}
 seconds=${BNORM_FUZZ_SECONDS:-60}
 mkdir -p "$build"
 
-common=(-std=c++20 -g -Iinclude -Itests -isystem /usr/include/eigen3)
+# Line tables (-g1) are all a report's stack needs. The readers do not depend on the
+# instruction set, so only the baseline kernels are compiled (BNORM_NO_DISPATCH): the other
+# two variants cost a third of the compile (scripts/timings/fuzz-compile.txt).
+common=(-std=c++20 -g1 -Iinclude -Itests -isystem /usr/include/eigen3 -DBNORM_NO_DISPATCH)
 sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-compile() { clang++-14 "${common[@]}" -O1 "${sanitizers[@]}" "$@"; }
 
 fuzzers=(load safetensors)
+onnx=()
 # The ONNX reader links Debian's protobuf and onnx_proto (built by g++; clang++ uses the
 # same libstdc++, so they link into the sanitized fuzzer as they are).
-[ -f /usr/include/onnx/onnx_pb.h ] && fuzzers+=(onnx)
-
-echo "Building the fuzz targets (${fuzzers[*]}) and the seed writer with clang++-14"
-pids=()
-# The seed writer only saves valid networks and is not what is fuzzed, so it is compiled
-# unoptimized and unsanitized, far cheaper than a sanitized -O1 build (the fuzz stage's CPU
-# time before and after: scripts/timings/stages-*.tsv).
-clang++-14 "${common[@]}" -O0 fuzz/make_seeds.cpp -o "$build/make_seeds" & pids+=($!)
-compile -fsanitize=fuzzer fuzz/fuzz_load.cpp -o "$build/fuzz_load" & pids+=($!)
-compile -fsanitize=fuzzer fuzz/fuzz_safetensors.cpp -o "$build/fuzz_safetensors" & pids+=($!)
-if [[ " ${fuzzers[*]} " == *" onnx "* ]]; then
-  compile -DONNX_ML=1 -DONNX_NAMESPACE=onnx -fsanitize=fuzzer fuzz/fuzz_onnx.cpp \
-    -o "$build/fuzz_onnx" -lonnx_proto -lprotobuf & pids+=($!)
+if [ -f /usr/include/onnx/onnx_pb.h ]; then
+  fuzzers+=(onnx)
+  onnx=(-DBNORM_FUZZ_ONNX=1 -DONNX_ML=1 -DONNX_NAMESPACE=onnx)
+  onnx_libraries=(-lonnx_proto -lprotobuf)
 fi
-for pid in "${pids[@]}"; do wait "$pid"; done
+# Compiles fuzz/fuzz_readers.cpp with the options FLAGS... into the program $build/NAME.
+compile_readers() {
+  local name=$1
+  shift
+  clang++-14 "${common[@]}" "${onnx[@]}" "$@" fuzz/fuzz_readers.cpp -o "$build/$name" \
+    ${onnx_libraries[@]+"${onnx_libraries[@]}"}
+}
+
+echo "Building the fuzz program for ${fuzzers[*]} and the seed writer with clang++-14"
+# The seed writer only saves valid networks and is not what is fuzzed, so it is compiled
+# unoptimized and unsanitized, beside the fuzz program (scripts/timings/stages-*.tsv).
+clang++-14 "${common[@]}" -O0 fuzz/make_seeds.cpp -o "$build/make_seeds" & seeds_pid=$!
+compile_readers fuzz_readers -O1 "${sanitizers[@]}" -fsanitize=fuzzer
+wait "$seeds_pid"
+for name in "${fuzzers[@]}"; do ln -sf fuzz_readers "$build/fuzz_$name"; done
 
 # Seeds: seeds_NAME/ is only read; new inputs go to corpus_NAME/ (kept between local runs).
 rm -rf "$build"/seeds_*
@@ -79,8 +88,7 @@ for index in "${!fuzzers[@]}"; do
 done
 
 if [ "$coverage" = 1 ] && [ "$status" -eq 0 ]; then
-  clang++-14 "${common[@]}" -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-    fuzz/fuzz_load.cpp -o "$build/fuzz_load_coverage"
+  compile_readers fuzz_load_coverage -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping
   LLVM_PROFILE_FILE="$build/coverage.profraw" "$build/fuzz_load_coverage" -runs=0 \
     "$build/corpus_load" "$build/seeds_load" > "$build/coverage.log" 2>&1
   llvm-profdata-14 merge -sparse "$build/coverage.profraw" -o "$build/coverage.profdata"

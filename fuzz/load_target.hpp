@@ -1,8 +1,9 @@
-// libFuzzer target for the model loader: bnorm::load<float> and bnorm::load<double> on any
-// bytes. A bnorm::Error is the expected answer to a bad file; anything else (a crash, a
-// sanitizer report, another exception, a leak, a timeout) is a finding.
-//
-// Built and run by scripts/fuzz.sh, from a seed corpus of valid files (make_seeds.cpp).
+// Fuzz target for the model loader (run as fuzz_load, fuzz_readers.cpp): bnorm::load<float>
+// and bnorm::load<double> on any bytes. A bnorm::Error is the expected answer to a bad file;
+// anything else (a crash, a sanitizer report, another exception, a leak, a timeout) is a
+// finding. scripts/fuzz.sh seeds it with valid model files written by make_seeds.cpp.
+#pragma once
+
 #include <bnorm/io/save_load.hpp>
 
 #include "support/model_files.hpp"  // with_valid_checksum
@@ -13,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-namespace {
+namespace bnorm_fuzz::load_target {
 
 template <class T>
 void load_and_check(const std::string& bytes) {
@@ -30,9 +31,8 @@ void load_and_check(const std::string& bytes) {
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// One input; the entry point of fuzz_readers.cpp calls it.
+inline int run(const std::uint8_t* data, std::size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   load_and_check<float>(bytes);
   load_and_check<double>(bytes);
@@ -45,3 +45,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   return 0;
 }
+
+}  // namespace bnorm_fuzz::load_target

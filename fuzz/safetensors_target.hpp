@@ -1,10 +1,11 @@
-// libFuzzer target for the safetensors reader: load_safetensors on any bytes, into float and
-// double twins of the fixture models (so that mutated fixtures reach the match with the
-// network, not only the parser). A bnorm::Error is the expected answer to a bad file; anything
-// else (a crash, a sanitizer report, another exception, a leak, a timeout) is a finding.
-//
-// Built and run by scripts/fuzz.sh, from a seed corpus of the valid fixture files
-// tests/reference/safetensors/*.safetensors.
+// Fuzz target for the safetensors reader (run as fuzz_safetensors, fuzz_readers.cpp):
+// load_safetensors on any bytes, into float and double twins of the fixture models (so that
+// mutated fixtures reach the match with the network, not only the parser). A bnorm::Error is
+// the expected answer to a bad file; anything else (a crash, a sanitizer report, another
+// exception, a leak, a timeout) is a finding. scripts/fuzz.sh seeds it with the valid fixture
+// files tests/reference/safetensors/*.safetensors.
+#pragma once
+
 #include <bnorm/safetensors.hpp>
 
 #include "support/safetensors_models.hpp"
@@ -16,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-namespace {
+namespace bnorm_fuzz::safetensors_target {
 
 template <class T>
 std::vector<double> state_values(bnorm::Sequential<T>& net) {
@@ -30,7 +31,7 @@ std::vector<double> state_values(bnorm::Sequential<T>& net) {
   return values;
 }
 
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+inline bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
 
@@ -54,11 +55,12 @@ void load_and_check(std::string_view bytes) {
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// One input; the entry point of fuzz_readers.cpp calls it.
+inline int run(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   load_and_check<float>(bytes);
   load_and_check<double>(bytes);
   return 0;
 }
+
+}  // namespace bnorm_fuzz::safetensors_target

@@ -1,11 +1,11 @@
-// libFuzzer target for the ONNX reader: the bytes parsed as an onnx::ModelProto and
-// translated to Sequential<float> and Sequential<double>, as bnorm::load_onnx does. A
-// bnorm::Error is the expected answer to a bad file; anything else (a crash, a sanitizer
-// report, another exception, a leak, a timeout) is a finding. A graph that loads must
-// also export, reload, and give bit-identical eval outputs.
-//
-// Built and run by scripts/fuzz.sh (with BNORM_FUZZ_TARGET=onnx), from a seed corpus of
-// the committed PyTorch exports under tests/reference/onnx/.
+// Fuzz target for the ONNX reader (run as fuzz_onnx, fuzz_readers.cpp): the bytes parsed as
+// an onnx::ModelProto and translated to Sequential<float> and Sequential<double>, as
+// bnorm::load_onnx does. A bnorm::Error is the expected answer to a bad file; anything else
+// (a crash, a sanitizer report, another exception, a leak, a timeout) is a finding. A graph
+// that loads must also export, reload, and give bit-identical eval outputs. scripts/fuzz.sh
+// seeds it with the committed PyTorch exports under tests/reference/onnx/.
+#pragma once
+
 #include <bnorm/onnx.hpp>
 
 #include <cstddef>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <string>
 
-namespace {
+namespace bnorm_fuzz::onnx_target {
 
 template <class T>
 void load_and_check(const std::string& bytes) {
@@ -48,11 +48,12 @@ void load_and_check(const std::string& bytes) {
     std::abort();
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// One input; the entry point of fuzz_readers.cpp calls it.
+inline int run(const std::uint8_t* data, std::size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   load_and_check<float>(bytes);
   load_and_check<double>(bytes);
   return 0;
 }
+
+}  // namespace bnorm_fuzz::onnx_target

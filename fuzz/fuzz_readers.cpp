@@ -1,0 +1,56 @@
+// One libFuzzer program for bnorm's three file readers; it fuzzes the one it is named after
+// (a multi-call program: scripts/fuzz.sh links fuzz_load, fuzz_safetensors and fuzz_onnx to
+// it). The readers share nearly all of bnorm's code, which three programs compiled three
+// times (scripts/timings/fuzz-compile.txt). The targets are in *_target.hpp; the ONNX one
+// needs Debian's libonnx-dev and is compiled in with BNORM_FUZZ_ONNX=1.
+#ifndef BNORM_FUZZ_ONNX
+#define BNORM_FUZZ_ONNX 0
+#endif
+
+#include "load_target.hpp"
+#include "safetensors_target.hpp"
+#if BNORM_FUZZ_ONNX
+#include "onnx_target.hpp"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace {
+
+using Target = int (*)(const std::uint8_t*, std::size_t);
+Target target = nullptr;
+
+// The target whose name follows "fuzz_" in the program's file name (fuzz_load,
+// fuzz_load_coverage, ...).
+Target target_named_by(std::string_view program) {
+  program = program.substr(program.find_last_of('/') + 1);
+  const auto named = [&](std::string_view name) {
+    return program.substr(0, 5 + name.size()) == std::string("fuzz_").append(name);
+  };
+  if (named("load")) return bnorm_fuzz::load_target::run;
+  if (named("safetensors")) return bnorm_fuzz::safetensors_target::run;
+#if BNORM_FUZZ_ONNX
+  if (named("onnx")) return bnorm_fuzz::onnx_target::run;
+#endif
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  target = *argc > 0 ? target_named_by((*argv)[0]) : nullptr;
+  if (target == nullptr) {
+    std::fprintf(stderr, "fuzz_readers: run me as fuzz_load, fuzz_safetensors%s (a link to me)\n",
+                 BNORM_FUZZ_ONNX ? " or fuzz_onnx" : "");
+    std::exit(2);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  return target(data, size);
+}
