@@ -14,12 +14,8 @@
 //
 // Process 0 prints; the last line is `test_accuracy=0.xxxx`, for scripts.
 
-// As in fashion_mnist.cpp: room on the stack for the blocking of the 784 x 256 products.
-#ifndef EIGEN_STACK_ALLOCATION_LIMIT
-#define EIGEN_STACK_ALLOCATION_LIMIT (1 << 20)
-#endif
+#include "common/float_network.hpp"  // bnorm.hpp, with the float types compiled once
 
-#include <bnorm/bnorm.hpp>
 #include <bnorm/distributed.hpp>
 
 #include <CLI/CLI.hpp>

@@ -4,12 +4,12 @@
 #              assertions on, under AddressSanitizer and UndefinedBehaviorSanitizer (any
 #              report fails it), the layer and optimizer tests once more on the baseline
 #              kernels (BNORM_ISA=baseline, the CTest tests *_isa_baseline), with the MPI
-#              tests on 1, 2 and 3 processes, the consumer projects, and the distributed
-#              example on 1 vs 2 processes (the consumers and the examples are built with the
+#              tests on 1, 2 and 3 processes and the consumer projects (built with the
 #              default compiler, g++, and not sanitized)
 #   2. smoke   the quick mode of every example on real Fashion-MNIST, and the benchmark
 #              harness's quick mode beside them, on the core they leave idle
-#              (scripts/smoke-examples.sh)
+#              (scripts/smoke-examples.sh); then the distributed example on 1 vs 2 processes
+#              (the examples are built with g++, optimized, not sanitized)
 #   3. tsan    concurrent inference under ThreadSanitizer (scripts/test-tsan.sh)
 #   4. fuzz    the three file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
 #              fuzzers side by side (scripts/fuzz.sh)
@@ -31,10 +31,11 @@
 # and in a few batches (tests/TestBatches.cmake: several test files in one translation unit
 # and one executable, each file still a CTest test of its own), so that the headers and
 # templates every test uses are compiled once per batch, not once per file (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
-# default compiler (g++), so g++ still compiles every header a user includes: unit and smoke
-# share a Release build folder for the examples (BNORM_EXAMPLES_BUILD_DIR, build/examples),
-# where unit builds only the distributed example and smoke the rest. Each stage builds only
-# its own targets. The benchmarks are built by bench/run.sh, not here.
+# default compiler (g++), so g++ still compiles every header a user includes, in a Release
+# build folder of their own (BNORM_EXAMPLES_BUILD_DIR, build/examples). Each stage builds
+# only its own targets. The benchmarks are built by bench/run.sh, not here. Both folders use
+# Ninja where it is installed: unlike make, it compiles a target's sources before the
+# libraries it links are built (the tests' doctest main, the examples' float network).
 #
 # Each stage's wall and CPU time (user + sys of everything it ran) is appended to
 # BNORM_TEST_TIMINGS (build/test-timings.tsv): stage, wall_seconds, cpu_seconds, status, date.
@@ -48,17 +49,25 @@ test_cxx=${BNORM_TEST_CXX:-clang++-14}
 # -fno-sanitize-recover=all makes every UBSan finding fatal.
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
+# -G Ninja for a new build folder (an existing one keeps the generator it was made with).
+generator() {
+  [ ! -f "$1/CMakeCache.txt" ] && command -v ninja > /dev/null && echo -G Ninja
+  true
+}
+
 configure_tests() {
-  cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$test_cxx" -DCMAKE_BUILD_TYPE=Release \
+  # shellcheck disable=SC2046
+  cmake -S . -B "$build" $(generator "$build") -DCMAKE_CXX_COMPILER="$test_cxx" -DCMAKE_BUILD_TYPE=Release \
         -DBNORM_TEST_COMPILE_OPTIONS="-O0 -g1 -UNDEBUG $sanitizers" \
         -DBNORM_TEST_LINK_OPTIONS="$sanitizers" \
         -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=OFF -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
 }
 
-# The examples with the default compiler; BNORM_BUILD_TESTS=ON only for the example's own
-# CTest test (distributed_example_1_vs_2_processes): the unit tests are not built here.
+# The examples with the default compiler; BNORM_BUILD_TESTS=ON only for the distributed
+# example's CTest test (distributed_example_1_vs_2_processes): the unit tests are not built.
 configure_examples() {
-  cmake -S . -B "$examples_build" -DCMAKE_BUILD_TYPE=Release \
+  # shellcheck disable=SC2046
+  cmake -S . -B "$examples_build" $(generator "$examples_build") -DCMAKE_BUILD_TYPE=Release \
         -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=ON -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
 }
 
@@ -73,17 +82,13 @@ unit() {
   # MPI keeps what MPI_Init allocates in plugins it has unloaded by the end).
   ASAN_OPTIONS=${ASAN_OPTIONS:-$asan:detect_leaks=0} \
     ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -L mpi --no-tests=ignore
-  # The distributed example, 1 vs 2 processes (g++, optimized, not sanitized).
-  if grep -q '^BNORM_MPI:BOOL=ON' "$build/CMakeCache.txt"; then
-    configure_examples
-    cmake --build "$examples_build" -j "$(nproc)" --target distributed_fashion_mnist
-    ctest --test-dir "$examples_build" --output-on-failure -L example --no-tests=ignore
-  fi
 }
 
 smoke() {
   configure_examples > /dev/null
   BNORM_SMOKE_BUILD_DIR=$examples_build bash scripts/smoke-examples.sh
+  # The distributed example, built with the others (bnorm_examples), on 1 vs 2 processes.
+  ctest --test-dir "$examples_build" --output-on-failure -L example --no-tests=ignore
 }
 
 # One stage, in this process: `test.sh --stage NAME` (the loop below times each this way).
@@ -109,7 +114,8 @@ for stage in "${stages[@]}"; do
     *) echo "unknown stage '$stage' (unit, smoke, tsan, fuzz, asan, faults, arm)" >&2; exit 2 ;;
   esac
 done
-bash scripts/install-deps.sh libopenmpi-dev openmpi-bin clang-14 libclang-rt-14-dev libomp-14-dev time
+bash scripts/install-deps.sh libopenmpi-dev openmpi-bin clang-14 libclang-rt-14-dev libomp-14-dev time \
+  ninja-build
 
 timings=${BNORM_TEST_TIMINGS:-build/test-timings.tsv}
 mkdir -p "$(dirname "$timings")"
