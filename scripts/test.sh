@@ -57,8 +57,8 @@ generator() {
 
 configure_tests() {
   # shellcheck disable=SC2046
-  cmake -S . -B "$build" $(generator "$build") -DCMAKE_CXX_COMPILER="$test_cxx" -DCMAKE_BUILD_TYPE=Release \
-        -DBNORM_TEST_COMPILE_OPTIONS="-O0 -g1 -UNDEBUG $sanitizers" \
+  cmake -S . -B "$build" $(generator "$build") -DCMAKE_CXX_COMPILER="$test_cxx" \
+        -DCMAKE_BUILD_TYPE=Release -DBNORM_TEST_COMPILE_OPTIONS="-O0 -g1 -UNDEBUG $sanitizers" \
         -DBNORM_TEST_LINK_OPTIONS="$sanitizers" \
         -DBNORM_BUILD_TESTS=ON -DBNORM_BUILD_EXAMPLES=OFF -DBNORM_BUILD_BENCHMARKS=OFF -DBNORM_MPI=ON
 }
