@@ -17,13 +17,10 @@
 // MPI library picks. (An MPI_Allreduce is only "strongly recommended" to give every process
 // the same bits; the gathered records are small, 2 * features + 1 values per process.)
 // The merge is the corrected two-pass formula that BatchNorm itself uses within a batch,
-// applied to the processes' means weighted by their counts (Chan, Golub & LeVeque):
-//   N    = sum n_k
-//   mean = mean_0 + sum n_k (mean_k - mean_0) / N           (offsets, not sums of large x)
-//   M2   = sum M2_k + sum n_k d_k^2 - (sum n_k d_k)^2 / N,   d_k = mean_k - mean
-// The last term removes the rounding error left in mean, as in BatchNorm's moments. Nothing
-// is ever computed as E[x^2] - E[x]^2, which loses all precision when the mean is large
-// compared to the spread. On one process this returns its own statistics unchanged.
+// applied to the processes' means weighted by their counts (Chan, Golub & LeVeque;
+// merge_group_moments in layers/batch_norm_kernels.hpp). Nothing is ever computed as
+// E[x^2] - E[x]^2, which loses all precision when the mean is large compared to the spread.
+// On one process this returns its own statistics unchanged.
 #pragma once
 
 #include "../core/error.hpp"
@@ -74,23 +71,9 @@ class MpiStatisticsSync final : public StatisticsSync<T> {
         bnorm::detail::fail("synchronized BatchNorm: process ", k, " of ", processes,
                             " has an empty local batch; every process must bring at least one ",
                             "example to each training step");
-    T total = T(0);
-    for (Index k = 0; k < processes; ++k) total += count_of(k);
-    // mean = mean_0 + sum n_k (mean_k - mean_0) / N
-    VectorMap weighted_offset(scratch_.data(), features);
-    weighted_offset.setZero();
-    for (Index k = 1; k < processes; ++k) weighted_offset += count_of(k) * (mean_of(k) - mean_of(0));
-    mean = mean_of(0) + weighted_offset / total;
-    // M2 = sum M2_k + sum n_k d_k^2 - (sum n_k d_k)^2 / N
-    weighted_offset.setZero();
-    m2.setZero();
-    for (Index k = 0; k < processes; ++k) {
-      m2 += m2_of(k);
-      weighted_offset += count_of(k) * (mean_of(k) - mean);
-      m2.array() += count_of(k) * (mean_of(k) - mean).array().square();
-    }
-    bnorm::detail::centre_sum_of_squares(m2, weighted_offset, total);
-    return total;
+    VectorMap offset(scratch_.data(), features);
+    return bnorm::detail::merge_group_moments(processes, count_of, mean_of, m2_of, mean, m2,
+                                              offset);
   }
 
   void sum(Vector<T>& sum_dy, Vector<T>& sum_dy_xhat) override {

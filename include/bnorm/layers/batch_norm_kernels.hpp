@@ -1,6 +1,6 @@
 // The arithmetic of batch normalization that more than one tool needs, written once:
-// the per-feature moments of a batch (BatchNorm, recalibrate; the MPI merge shares their
-// centred sum of squares) and the
+// the per-feature moments of a batch (BatchNorm, recalibrate), the merge of several groups'
+// moments (synchronized BatchNorm across processes, recalibrate across chunks) and the
 // eval-mode affine map (BatchNorm's eval path, fold_batchnorm).
 #pragma once
 
@@ -30,6 +30,36 @@ namespace bnorm::detail {
 template <class Squares, class Offsets, class S>
 void centre_sum_of_squares(Squares& sum_squares, const Offsets& sum_offsets, S count) {
   sum_squares.array() = (sum_squares.array() - sum_offsets.array().square() / count).max(S(0));
+}
+
+// The moments (count, mean, M2) of the union of `groups` groups of examples from each
+// group's own, merged in group order with one formula (Chan, Golub & LeVeque), so that
+// whoever merges the same groups gets the same bits:
+//   N    = sum n_k
+//   mean = mean_0 + sum n_k (mean_k - mean_0) / N           (offsets, not sums of large x)
+//   M2   = sum M2_k + sum n_k d_k^2 - (sum n_k d_k)^2 / N,   d_k = mean_k - mean
+// where the last term removes the rounding error left in mean, as in batch_moments. Shared by
+// synchronized BatchNorm across processes (distributed/mpi_statistics_sync.hpp) and by
+// recalibrate across the chunks of a data set (model/recalibrate.hpp). count_of(k),
+// mean_of(k) and m2_of(k) give group k's moments; mean and m2 receive the union's and must
+// not alias any group's; offset is scratch of the features' length. Returns N.
+template <class CountOf, class MeanOf, class M2Of, class Mean, class M2, class Offset>
+auto merge_group_moments(Index groups, const CountOf& count_of, const MeanOf& mean_of,
+                         const M2Of& m2_of, Mean& mean, M2& m2, Offset& offset) {
+  auto total = count_of(0);
+  for (Index k = 1; k < groups; ++k) total += count_of(k);
+  offset.setZero();
+  for (Index k = 1; k < groups; ++k) offset += count_of(k) * (mean_of(k) - mean_of(0));
+  mean = mean_of(0) + offset / total;
+  offset.setZero();
+  m2.setZero();
+  for (Index k = 0; k < groups; ++k) {
+    m2 += m2_of(k);
+    offset += count_of(k) * (mean_of(k) - mean);
+    m2.array() += count_of(k) * (mean_of(k) - mean).array().square();
+  }
+  centre_sum_of_squares(m2, offset, total);
+  return total;
 }
 
 template <class X, class S>

@@ -57,7 +57,8 @@ struct Activations {
 // The data set's moments of one BatchNorm's input inside a layer of your own, gathered
 // through the BatchNorm's statistics hook while the layer runs in Mode::train; the
 // BatchNorm is handed back `target` statistics to normalize with, so it computes its
-// eval-mode map with them (up to rounding). Chunks are merged as in Chan et al.
+// eval-mode map with them (up to rounding). Chunks are merged as processes are
+// (merge_group_moments, layers/batch_norm_kernels.hpp).
 template <class T>
 class RecalibrationProbe final : public StatisticsSync<T> {
  public:
@@ -68,11 +69,24 @@ class RecalibrationProbe final : public StatisticsSync<T> {
       : target_mean(mean), target_var(var) {}
 
   T merge_moments(T total, Vector<T>& batch_mean, Vector<T>& batch_m2) override {
-    const Accumulator n_b = total, n = count + n_b;
-    const Moments delta = batch_mean.template cast<Accumulator>() - mean;
-    mean += delta * (n_b / n);
-    m2 += batch_m2.template cast<Accumulator>() + delta.cwiseAbs2() * (count * n_b / n);
-    count = n;
+    const Moments chunk_mean = batch_mean.template cast<Accumulator>();
+    const Moments chunk_m2 = batch_m2.template cast<Accumulator>();
+    if (count == 0) {  // the pass's first chunk, taken as it is
+      mean = chunk_mean;
+      m2 = chunk_m2;
+      count = total;
+    } else {
+      const Accumulator counts[] = {count, Accumulator(total)};
+      const Moments* means[] = {&mean, &chunk_mean};
+      const Moments* m2s[] = {&m2, &chunk_m2};
+      Moments merged_mean(mean.size()), merged_m2(mean.size()), offset(mean.size());
+      count = merge_group_moments(
+          2, [&](Index k) { return counts[k]; },
+          [&](Index k) -> const Moments& { return *means[k]; },
+          [&](Index k) -> const Moments& { return *m2s[k]; }, merged_mean, merged_m2, offset);
+      mean.swap(merged_mean);
+      m2.swap(merged_m2);
+    }
     // A chunk of one example must not stop the forward: the total only divides m2 here.
     const T reported = std::max(total, T(2));
     batch_mean = target_mean;
