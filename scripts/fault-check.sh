@@ -69,7 +69,11 @@ fi
 
 {
   echo "# scripts/fault-check.sh on $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)'), $(date -u +%FT%TZ)"
-  echo "# tests built and run: ${selection:-every unit test} (${#targets[@]} executables)"
+  if [ -n "$selection" ]; then
+    echo "# tests built and run: $selection (${#targets[@]} executables)"
+  else
+    echo "# tests built and run: every unit test (the target bnorm_tests)"
+  fi
   printf '%s\t%s\n' fault failed_tests
 } > "$output"
 uncaught=0
