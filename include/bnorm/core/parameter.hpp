@@ -20,7 +20,8 @@ namespace bnorm {
 // points to: an optimizer step on views of a network that was destroyed or assigned to, or
 // of a layer inside it that was assigned to (`net.layer<Dense<float>>(0) = ...`), throws
 // bnorm::Error instead of writing freed memory. Views of a lone layer are the caller's to
-// keep valid.
+// keep valid: such a layer has no owner that outlives it to ask, and a lifetime token in
+// every layer would be one more thing the layer contract asks of user types.
 template <class T>
 class Parameter {
  public:
