@@ -29,6 +29,7 @@ sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 fuzzers=(load safetensors)
 onnx=()
+onnx_libraries=()
 # The ONNX reader links Debian's protobuf and onnx_proto (built by g++; clang++ uses the
 # same libstdc++, so they link into the sanitized fuzzer as they are).
 if [ -f /usr/include/onnx/onnx_pb.h ]; then
@@ -41,7 +42,7 @@ compile_readers() {
   local name=$1
   shift
   clang++-14 "${common[@]}" "${onnx[@]}" "$@" fuzz/fuzz_readers.cpp -o "$build/$name" \
-    ${onnx_libraries[@]+"${onnx_libraries[@]}"}
+    "${onnx_libraries[@]}"
 }
 
 echo "Building the fuzz program for ${fuzzers[*]} and the seed writer with clang++-14"

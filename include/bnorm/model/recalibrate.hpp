@@ -76,14 +76,13 @@ class RecalibrationProbe final : public StatisticsSync<T> {
       m2 = chunk_m2;
       count = total;
     } else {
-      const Accumulator counts[] = {count, Accumulator(total)};
-      const Moments* means[] = {&mean, &chunk_mean};
-      const Moments* m2s[] = {&m2, &chunk_m2};
+      // Two groups: the chunks so far (0) and this one (1).
       Moments merged_mean(mean.size()), merged_m2(mean.size()), offset(mean.size());
       count = merge_group_moments(
-          2, [&](Index k) { return counts[k]; },
-          [&](Index k) -> const Moments& { return *means[k]; },
-          [&](Index k) -> const Moments& { return *m2s[k]; }, merged_mean, merged_m2, offset);
+          2, [&](Index k) { return k == 0 ? count : Accumulator(total); },
+          [&](Index k) -> const Moments& { return k == 0 ? mean : chunk_mean; },
+          [&](Index k) -> const Moments& { return k == 0 ? m2 : chunk_m2; }, merged_mean,
+          merged_m2, offset);
       mean.swap(merged_mean);
       m2.swap(merged_m2);
     }
