@@ -57,6 +57,20 @@ TEST_CASE("Dropout gradient matches finite differences with the mask replayed") 
 TEST_CASE("Dropout rejects p outside [0, 1]") {
   CHECK_ERROR_MENTIONS(Dropout<float>(1.5, 0), "Dropout", "[0, 1]");
   CHECK_ERROR_MENTIONS(Dropout<float>(-0.1, 0), "Dropout", "[0, 1]");
+  Dropout<float> dropout(0.25, 0);
+  CHECK_ERROR_MENTIONS(dropout.set_p(1.5), "Dropout", "[0, 1]");
+  CHECK(dropout.p() == 0.25);  // a refused p changes nothing
+}
+
+TEST_CASE("Dropout::set_p takes effect at the next training forward; the stream goes on") {
+  const Matrix<double> x = Matrix<double>::Ones(30, 30);
+  Dropout<double> changed(0.5, 9), reference(0.5, 9);
+  changed.set_p(0.0);
+  CHECK(changed.p() == 0.0);
+  CHECK(changed.forward(x, Mode::train) == x);
+  reference.forward(x, Mode::train);  // the same draws as the p = 0 forward
+  changed.set_p(0.5);
+  CHECK(changed.forward(x, Mode::train) == reference.forward(x, Mode::train));
 }
 
 TEST_CASE("Dropout: an eval forward between a training forward and its backward changes nothing") {

@@ -29,6 +29,35 @@ class LoggedNorm : public BatchNorm<T> {
   std::string name() const { return "LoggedNorm(" + std::to_string(this->features()) + ")"; }
 };
 
+// A layer of a user's own with a Dropout before its BatchNorm, y = bn(dropout(dense(x))):
+// recalibrate runs it in Mode::train, where the Dropout would drop.
+template <class T>
+class DroppedBlock {
+ public:
+  DroppedBlock(Index in, Index out, BatchNormOptions<T> options = {})
+      : dense_(in, out, Bias::none), drop_(0.5, 7), norm_(out, options) {}
+
+  const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+    return norm_.forward(drop_.forward(dense_.forward(x, mode), mode), mode);
+  }
+  const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
+    return dense_.backward(drop_.backward(norm_.backward(dy)));
+  }
+  std::vector<Child<T>> children() {
+    return {{"dense", LayerRef<T>(dense_)}, {"drop", LayerRef<T>(drop_)}, {"norm", LayerRef<T>(norm_)}};
+  }
+  std::string name() const { return "DroppedBlock"; }
+
+  Dense<T>& dense() { return dense_; }
+  Dropout<T>& drop() { return drop_; }
+  BatchNorm<T>& norm() { return norm_; }
+
+ private:
+  Dense<T> dense_;
+  Dropout<T> drop_;
+  BatchNorm<T> norm_;
+};
+
 template <class T>
 Sequential<T> residual_network() {
   manual_seed(11);
@@ -163,6 +192,38 @@ TEST_CASE("recalibrate sets a BatchNorm inside a user's layer, and a subclass of
     CHECK((norm.running_mean() - mean).cwiseAbs().maxCoeff() < 1e-12);
     CHECK((norm.running_var() - var).cwiseAbs().maxCoeff() < 1e-12 * var.maxCoeff());
   }
+}
+
+TEST_CASE("recalibrate sees through a Dropout inside a user's layer and leaves it as it was") {
+  const Matrix<double> data = bnorm_test::random_input(4, 50, 9);
+  manual_seed(13);
+  Sequential<double> net{Dense<double>(4, 6), DroppedBlock<double>(6, 5), Dense<double>(5, 3)};
+  train(net, 5);
+  auto& block = net.layer<DroppedBlock<double>>(1);
+  Generator stream = block.drop().generator();
+  recalibrate(net, data, 7);
+  // The BatchNorm's input in eval mode, where the Dropout is the identity.
+  const Matrix<double> first = net.layer<Dense<double>>(0).forward(data, Mode::eval);
+  Vector<double> mean, var;
+  exact_statistics(block.dense().forward(first, Mode::eval), mean, var);
+  CHECK((block.norm().running_mean() - mean).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((block.norm().running_var() - var).cwiseAbs().maxCoeff() < 1e-12 * var.maxCoeff());
+  CHECK(block.drop().p() == 0.5);
+  for (int draw = 0; draw < 4; ++draw) CHECK(block.drop().generator().uniform() == stream.uniform());
+}
+
+TEST_CASE("recalibrate refuses ghost batches inside a user's layer and changes nothing") {
+  const Matrix<double> data = bnorm_test::random_input(4, 50, 9);
+  manual_seed(14);
+  Sequential<double> net{Dense<double>(4, 6),
+                         DroppedBlock<double>(6, 5, {.virtual_batch_size = 4}), Dense<double>(5, 3)};
+  train(net, 3);
+  auto& block = net.layer<DroppedBlock<double>>(1);
+  const Vector<double> mean = block.norm().running_mean(), var = block.norm().running_var();
+  CHECK_ERROR_MENTIONS(recalibrate(net, data), "layer 1.norm", "ghost batches");
+  CHECK(block.norm().running_mean() == mean);
+  CHECK(block.norm().running_var() == var);
+  CHECK(block.drop().p() == 0.5);
 }
 
 TEST_CASE("Synchronized BatchNorm reaches a user's layer and a subclass (a fake second process)") {

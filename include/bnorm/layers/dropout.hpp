@@ -21,9 +21,7 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   // Seeded from bnorm::default_generator(), so manual_seed() makes runs repeatable.
   explicit Dropout(double p) : Dropout(p, default_generator().next()) {}
 
-  Dropout(double p, std::uint64_t seed) : p_(p), generator_(seed) {
-    detail::require(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
-  }
+  Dropout(double p, std::uint64_t seed) : generator_(seed) { set_p(p); }
 
   std::string name() const {
     std::ostringstream text;
@@ -31,6 +29,12 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
     return text.str();
   }
   double p() const { return p_; }
+  // Changes the drop probability from the next training forward on (as assigning PyTorch's
+  // Dropout.p); the mask stream goes on where it is.
+  void set_p(double p) {
+    detail::require(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
+    p_ = p;
+  }
   // The mask stream. Copy it to replay a mask (as the gradient check does).
   Generator& generator() { return generator_; }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace bnorm {
@@ -115,8 +116,9 @@ class RecalibrationProbe final : public StatisticsSync<T> {
 };
 
 // A layer of your own that holds BatchNorms: its dataflow is its own, so each BatchNorm's
-// input is observed through the statistics hook while the layer runs in Mode::train (every
-// other state restored afterwards). A BatchNorm's statistics are right once those before
+// input is observed through the statistics hook while the layer runs in Mode::train, its
+// Dropouts set to p = 0 (the identity, as in eval mode) and every other state restored
+// afterwards. A BatchNorm's statistics are right once those before
 // it in the dataflow are, so at most as many passes as there are BatchNorms are needed,
 // in whatever order the layer lists its children; the last pass changes nothing.
 template <class T>
@@ -128,10 +130,9 @@ void recalibrate_composite(LayerRef<T> layer, const std::string& where,
     std::shared_ptr<RecalibrationProbe<T>> probe;
   };
   std::vector<Probed> probed;
+  std::vector<std::pair<Dropout<T>*, double>> dropouts;  // and their p
   for_each_layer(layer, [&](const std::string& path, const LayerRef<T>& child) {
-    if (auto* dropout = child.template as<Dropout<T>>(); dropout && dropout->p() > 0)
-      fail("recalibrate: ", where, ".", path, " (", child.name(), ") is a Dropout inside a layer ",
-           "of your own, which recalibrate runs in training mode: it would drop inputs");
+    if (auto* dropout = child.template as<Dropout<T>>()) dropouts.emplace_back(dropout, dropout->p());
     auto* norm = child.template as<BatchNorm<T>>();
     if (!norm || !norm->tracking()) return;
     require(norm->options().virtual_batch_size == 0, "recalibrate: ", where, ".", path, " (",
@@ -157,9 +158,11 @@ void recalibrate_composite(LayerRef<T> layer, const std::string& where,
       if (buffer.kind() == BufferKind::generator) buffer.generator().set_state(generators[g++]);
     }
     for (Probed& p : probed) p.norm->set_statistics_sync(p.old_sync);
+    for (auto& [dropout, p] : dropouts) dropout->set_p(p);
   };
   try {
     for (Probed& p : probed) p.norm->set_statistics_sync(p.probe);
+    for (auto& dropout : dropouts) dropout.first->set_p(0.0);
     for (std::size_t pass = 0; pass < probed.size(); ++pass) {
       for (Probed& p : probed) p.probe->start_pass();
       for (Index first = 0; first < in.cols(); first += chunk_size)
@@ -227,10 +230,12 @@ void recalibrate_layers(Sequential<T>& net, Activations<T>& activations, Index c
 // time; memory: two activation matrices of the data set's size (the inputs are not copied). Gamma, beta and
 // num_batches_tracked are unchanged; BatchNorms without running statistics are skipped.
 // Inside a layer of your own (not a Sequential) the BatchNorms are observed while that
-// layer runs in Mode::train, a few passes over `inputs`, and every other state of it is
-// restored afterwards: so its Mode::train forward must compute what its Mode::eval forward
-// does apart from its BatchNorms (a Dropout in it makes this throw bnorm::Error), and the
-// statistics match eval mode's to rounding rather than bit for bit.
+// layer runs in Mode::train, a few passes over `inputs`, with its Dropouts at p = 0, and
+// every other state of it is restored afterwards: so its Mode::train forward must compute
+// what its Mode::eval forward does apart from its BatchNorms and Dropouts (a random layer of
+// your own in it would add its noise to the statistics), and the statistics match eval
+// mode's to rounding rather than bit for bit. Ghost batches inside such a layer cannot be
+// observed: recalibrate throws bnorm::Error for them.
 template <class T>
 void recalibrate(Sequential<T>& net, const Eigen::Ref<const Matrix<std::type_identity_t<T>>>& inputs,
                  Index chunk_size = 1024) {
