@@ -30,7 +30,8 @@
 # again sanitized; by clang, which compiles a sanitized test in about half g++'s CPU time;
 # and in a few batches (tests/TestBatches.cmake: several test files in one translation unit
 # and one executable, each file still a CTest test of its own), so that the headers and
-# templates every test uses are compiled once per batch, not once per file (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
+# templates every test uses are compiled once per batch, not once per file
+# (scripts/timings/). The examples, the consumer projects and the benchmarks stay on the
 # default compiler (g++), so g++ still compiles every header a user includes, in a Release
 # build folder of their own (BNORM_EXAMPLES_BUILD_DIR, build/examples). Each stage builds
 # only its own targets. The benchmarks are built by bench/run.sh, not here. Both folders use

@@ -26,8 +26,11 @@
 #include <type_traits>
 #include <utility>
 
+// The intrinsics the bodies use where vector extensions cannot say it: square roots,
+// non-temporal stores and AVX-512's masked loads. Every intrinsic is declared; each is usable
+// inside a function compiled for its instruction set, whatever the build's flags.
 #if defined(__x86_64__)
-#include <immintrin.h>  // the square roots (core/kernels/kernel_bodies.hpp, square_root)
+#include <immintrin.h>
 #endif
 
 namespace bnorm::detail::kernels {
@@ -44,16 +47,9 @@ struct AdamCoefficients {
 
 }  // namespace bnorm::detail::kernels
 
-// The AVX-512 copy uses masked loads (matrix_vector); GCC and clang accept the intrinsics in
-// a function whose target enables them, whatever the build's flags.
+// The AVX-512 copy uses masked loads (matrix_vector).
 #if defined(BNORM_HAS_AVX512)
-#include <immintrin.h>
 #define BNORM_KERNEL_MASKED_LOADS 1
-#endif
-
-#if defined(__x86_64__)
-#include <immintrin.h>  // the non-temporal stores (every intrinsic is declared; each is usable
-                        // inside a function compiled for its instruction set)
 #endif
 
 // clang has no `#pragma GCC target`; its `attribute push` does the same.

@@ -58,7 +58,8 @@ struct Activations {
 // The data set's moments of one BatchNorm's input inside a layer of your own, gathered
 // through the BatchNorm's statistics hook while the layer runs in Mode::train; the
 // BatchNorm is handed back `target` statistics to normalize with, so it computes its
-// eval-mode map with them (up to rounding). Chunks are merged as processes are
+// eval-mode map with them (up to rounding). A pass keeps each chunk's moments and merges
+// them at its end, in chunk order, as synchronized BatchNorm merges processes
 // (merge_group_moments, layers/batch_norm_kernels.hpp).
 template <class T>
 class RecalibrationProbe final : public StatisticsSync<T> {
@@ -70,23 +71,9 @@ class RecalibrationProbe final : public StatisticsSync<T> {
       : target_mean(mean), target_var(var) {}
 
   T merge_moments(T total, Vector<T>& batch_mean, Vector<T>& batch_m2) override {
-    const Moments chunk_mean = batch_mean.template cast<Accumulator>();
-    const Moments chunk_m2 = batch_m2.template cast<Accumulator>();
-    if (count == 0) {  // the pass's first chunk, taken as it is
-      mean = chunk_mean;
-      m2 = chunk_m2;
-      count = total;
-    } else {
-      // Two groups: the chunks so far (0) and this one (1).
-      Moments merged_mean(mean.size()), merged_m2(mean.size()), offset(mean.size());
-      count = merge_group_moments(
-          2, [&](Index k) { return k == 0 ? count : Accumulator(total); },
-          [&](Index k) -> const Moments& { return k == 0 ? mean : chunk_mean; },
-          [&](Index k) -> const Moments& { return k == 0 ? m2 : chunk_m2; }, merged_mean,
-          merged_m2, offset);
-      mean.swap(merged_mean);
-      m2.swap(merged_m2);
-    }
+    counts_.push_back(total);
+    means_.push_back(batch_mean.template cast<Accumulator>());
+    m2s_.push_back(batch_m2.template cast<Accumulator>());
     // A chunk of one example must not stop the forward: the total only divides m2 here.
     const T reported = std::max(total, T(2));
     batch_mean = target_mean;
@@ -96,12 +83,20 @@ class RecalibrationProbe final : public StatisticsSync<T> {
   void sum(Vector<T>&, Vector<T>&) override {}
 
   void start_pass() {
-    count = 0;
-    mean = Moments::Zero(target_mean.size());
-    m2 = Moments::Zero(target_mean.size());
+    counts_.clear();
+    means_.clear();
+    m2s_.clear();
   }
-  // Takes this pass's statistics as the targets; false if they did not change.
+  // Takes this pass's statistics as the targets; false if they did not change (or the pass
+  // did not reach the BatchNorm).
   bool take_statistics() {
+    if (counts_.empty()) return false;
+    const Index features = target_mean.size();
+    Moments mean(features), m2(features), offset(features);
+    const Accumulator count = merge_group_moments(
+        Index(counts_.size()), [&](Index k) { return counts_[std::size_t(k)]; },
+        [&](Index k) -> const Moments& { return means_[std::size_t(k)]; },
+        [&](Index k) -> const Moments& { return m2s_[std::size_t(k)]; }, mean, m2, offset);
     const Vector<T> new_mean = mean.template cast<T>();
     const Vector<T> new_var = (m2 / (count - 1)).template cast<T>();
     const bool changed = new_mean != target_mean || new_var != target_var;
@@ -111,8 +106,10 @@ class RecalibrationProbe final : public StatisticsSync<T> {
   }
 
   Vector<T> target_mean, target_var;
-  Accumulator count = 0;
-  Moments mean, m2;
+
+ private:
+  std::vector<Accumulator> counts_;  // per chunk of this pass
+  std::vector<Moments> means_, m2s_;
 };
 
 // A layer of your own that holds BatchNorms: its dataflow is its own, so each BatchNorm's
