@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -103,5 +104,42 @@ TEST_CASE("A registered user's layer is saved and loaded with its whole state") 
   for (std::size_t size = 0; size < bytes.size(); ++size) {
     std::istringstream stream(bytes.substr(0, size));
     CHECK_THROWS_AS(load<double>(stream), Error);
+  }
+}
+
+TEST_CASE("A registered layer's counter is refused below 0 and at the largest i64") {
+  register_residual();
+  Sequential<double> net = residual_network();
+  train(net);
+  const std::string bytes = bnorm_test::save_bytes(net);
+  // The state entry "norm.num_batches_tracked": its name, its kind byte (1, counter), its i64.
+  const std::string name = "norm.num_batches_tracked";
+  const std::size_t at = bytes.find(name);
+  REQUIRE(at != std::string::npos);
+  const std::size_t counter_at = at + name.size() + 1;
+  REQUIRE(bytes[counter_at - 1] == 1);
+  const auto with_counter = [&](std::int64_t value) {
+    std::string changed = bytes;
+    for (int i = 0; i < 8; ++i)
+      changed[counter_at + i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xFF);
+    return bnorm_test::with_valid_checksum(changed);
+  };
+  CHECK(bnorm_test::load_bytes<double>(with_counter(7)).size() == 3);
+  // Each check in the words the message must hold, the byte offset last.
+  const std::string where = "at byte " + std::to_string(counter_at);
+  struct Case {
+    std::int64_t counter;
+    std::vector<std::string> words;
+  };
+  for (const Case& bad :
+       {Case{-1, {"norm.num_batches_tracked must be >= 0, found -1"}},
+        Case{std::numeric_limits<std::int64_t>::max(),
+             {"norm.num_batches_tracked is 9223372036854775807", "counting one more would overflow"}}}) {
+    const std::string message =
+        bnorm_test::error_message([&] { bnorm_test::load_bytes<double>(with_counter(bad.counter)); });
+    INFO("message: ", message);
+    CHECK(message.find("layer 1 (Residual)") != std::string::npos);
+    CHECK(message.find(where) != std::string::npos);
+    for (const std::string& word : bad.words) CHECK_MESSAGE(message.find(word) != std::string::npos, "missing: ", word);
   }
 }

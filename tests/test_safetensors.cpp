@@ -409,6 +409,18 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
   check_bad(edit([](json& h, std::string&) { h["0.bias"]["dtype"] = "I32"; }), {"'0.bias' has dtype I32", "F32, F64, F16 and BF16"});
   check_bad(edit([](json& h, std::string&) { h["1.num_batches_tracked"]["dtype"] = "F64"; }),
             {"'1.num_batches_tracked' has dtype F64", "must be I64"});
+  // Counters out of range: a negative count, and one the next training batch would overflow.
+  const auto with_counter = [&](std::int64_t value) {
+    return edit([value](json& h, std::string& data) {
+      const auto begin = h["1.num_batches_tracked"]["data_offsets"][0].get<std::size_t>();
+      for (int i = 0; i < 8; ++i)
+        data[begin + i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xFF);
+    });
+  };
+  CHECK_NOTHROW(detail::parse_safetensors(with_counter(-1), "the parser alone"));
+  check_bad(with_counter(-1), {"tensor '1.num_batches_tracked'", "must be >= 0, found -1", "at byte"});
+  check_bad(with_counter(std::numeric_limits<std::int64_t>::max()),
+            {"tensor '1.num_batches_tracked'", "9223372036854775807", "counting one more would overflow"});
   // A state_dict of another architecture (more in the test case above).
   check_bad(edit([](json& h, std::string&) { h["1.running_mean"]["shape"] = {1, 1}; }),
             {"size mismatch for 1.running_mean: the file has [1, 1], the network [1]"});
@@ -418,7 +430,7 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
             }),
             {"missing keys: 0.bias [1]", "unexpected keys: 0.bias2 [1]"});
 
-  constexpr int bad_input_classes = 40;
+  constexpr int bad_input_classes = 42;
   CHECK(classes == bad_input_classes);
   // Each edit above leaves a file the parser alone would accept, except the one being tested:
   CHECK_NOTHROW(detail::parse_safetensors(edit([](json&, std::string&) {}), "the unedited file"));

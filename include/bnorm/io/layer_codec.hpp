@@ -338,9 +338,7 @@ struct LayerCodec<BatchNorm<T>> {
       reader.scalars(layer.running_mean().data(), features, "running_mean");
       reader.scalars(layer.running_var().data(), features, "running_var");
     }
-    const std::int64_t batches = reader.i64("num_batches_tracked");
-    if (batches < 0) reader.fail("num_batches_tracked must be >= 0, found ", batches);
-    layer.set_num_batches_tracked(batches);
+    layer.set_num_batches_tracked(reader.counter("num_batches_tracked"));
     return layer;
   }
 
@@ -495,7 +493,7 @@ struct RegisteredCodec {
                       shape_string(slot.rows, slot.cols));
         reader.scalars(slot.values, static_cast<std::size_t>(slot.rows * slot.cols), entry);
       } else if (slot.kind == BufferKind::counter) {
-        *slot.counter = reader.i64(entry);
+        *slot.counter = reader.counter(entry);
       } else {
         Generator::State state;
         for (std::uint64_t& word : state.words) word = reader.u64("generator state");
