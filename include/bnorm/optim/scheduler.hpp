@@ -136,9 +136,9 @@ class LRSchedulerBase {
   template <class Visitor>
   void visit_progress(Visitor& visit) {
     visit.count("the number of parameter groups", base_lrs_.size());
-    for (auto& lr : base_lrs_) visit.number("a base learning rate", lr);
-    for (auto& lr : last_lrs_) visit.number("a last learning rate", lr);
-    visit.integer("last_epoch", last_epoch_);
+    for (auto& lr : base_lrs_) visit.finite_number("a base learning rate", lr);
+    for (auto& lr : last_lrs_) visit.finite_number("a last learning rate", lr);
+    visit.counter("last_epoch", last_epoch_);
   }
 
   static void check_finite(std::string_view owner, std::string_view what, double value) {
