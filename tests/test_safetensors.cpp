@@ -359,6 +359,18 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
                     " \"a\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [4, 8]}}",
                     std::string(8, '\0')),
             {"'a' twice"});
+  {  // a field or a metadata key twice: nlohmann::json would keep the last, the reference reader refuses
+    std::uint64_t size = 0;
+    for (int i = 0; i < 8; ++i) size |= std::uint64_t(static_cast<std::uint8_t>(valid[i])) << (8 * i);
+    const auto with_inserted = [&](const std::string& after, const std::string& inserted) {
+      std::string header = valid.substr(8, size);
+      const std::size_t at = header.find(after);
+      REQUIRE(at != std::string::npos);
+      return file_of(header.insert(at + after.size(), inserted), valid.substr(8 + size));
+    };
+    check_bad(with_inserted("\"0.bias\":{", "\"dtype\":\"F64\","), {"tensor '0.bias' has the field 'dtype' twice"});
+    check_bad(with_inserted("\"__metadata__\":{", "\"format\":\"np\","), {"__metadata__ has the key 'format' twice"});
+  }
   // Entries.
   check_bad(edit([](json& h, std::string&) { h["0.bias"] = 3; }), {"'0.bias' must be an object"});
   check_bad(edit([](json& h, std::string&) { h["0.bias"].erase("dtype"); }), {"'0.bias' has no dtype"});
@@ -430,7 +442,7 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
             }),
             {"missing keys: 0.bias [1]", "unexpected keys: 0.bias2 [1]"});
 
-  constexpr int bad_input_classes = 42;
+  constexpr int bad_input_classes = 44;
   CHECK(classes == bad_input_classes);
   // Each edit above leaves a file the parser alone would accept, except the one being tested:
   CHECK_NOTHROW(detail::parse_safetensors(edit([](json&, std::string&) {}), "the unedited file"));
