@@ -499,6 +499,14 @@ TEST_CASE("Values out of range behind a valid checksum throw bnorm::Error and ch
     rejects(run.batches, checkpoint_with(run.batches, "the generator", std::string(32, '\0')),
             {"object 0 (MiniBatches<double>)", "all zero"});
   }
+  SUBCASE("a generator's spare normal infinite, which Box-Muller never draws") {
+    Generator generator(5);
+    FieldOffsets offsets;
+    visit_checkpoint(offsets, generator);
+    const std::string words = offsets.out.bytes().substr(0, 32);
+    rejects(generator, checkpoint_with(generator, "the generator", words + f64_bytes(infinity)),
+            {"object 0 (Generator)", "the generator's spare normal is inf"});
+  }
   SUBCASE("an order that is not a permutation of the data set") {
     FieldOffsets offsets;
     visit_checkpoint(offsets, run.batches);

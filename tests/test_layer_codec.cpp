@@ -290,6 +290,10 @@ TEST_CASE_TEMPLATE("Invalid records are rejected with the layer and the byte at 
   dropout = {};
   dropout.has_spare = 7;
   rejects(sequential(dropout), {"spare-normal flag must be 0 or 1, found 7"});
+  dropout = {};
+  dropout.spare = std::numeric_limits<double>::quiet_NaN();  // Box-Muller's values are finite
+  rejects(sequential(dropout), {"layer 0 (Dropout)", "the generator's spare normal is nan",
+                                "at byte " + std::to_string(first_record + 1 + 8 + 32)});
 
   // Nested: the index path names the inner layer.
   rejects(sequential(TagRecord{4}, Raw{sequential(TagRecord{6}, norm)}), {"layer 1.1 (BatchNorm)"});

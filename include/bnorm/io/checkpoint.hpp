@@ -199,12 +199,16 @@ class CheckpointReader {
   void word(std::string_view what, std::uint64_t& value) { store(value, in_.u64(what)); }
 
   void generator(std::string_view what, Generator& generator) {
-    Generator::State state;  // read in both passes, for the check below
+    Generator::State state;  // read in both passes, for the checks below
     for (auto& word : state.words) word = in_.u64(what);
+    const std::size_t spare_at = in_.position();
     state.spare_normal = in_.scalar<double>(what);
     state.has_spare_normal = in_.boolean(what);
     if (state.words == decltype(state.words){})
       in_.fail(what, ": the generator state is all zero, which no seeded generator has");
+    if (!std::isfinite(state.spare_normal))
+      in_.fail_at(spare_at, what, ": the generator's spare normal is ", state.spare_normal,
+                  "; a generator draws finite normals");
     if constexpr (Load) generator.set_state(state);
   }
 

@@ -118,6 +118,23 @@ Field read_option(ByteReader& reader, std::string_view what) {
   return static_cast<Field>(value);
 }
 
+// A Generator's state as Dropout and registered layers store it: the four xoshiro256** words,
+// the spare normal, its flag. No seeded generator is all zero, and Box-Muller's normals are
+// finite.
+inline Generator::State read_generator_state(ByteReader& reader) {
+  Generator::State state;
+  for (std::uint64_t& word : state.words) word = reader.u64("generator state");
+  const std::size_t spare_at = reader.position();
+  state.spare_normal = reader.scalar<double>("generator's spare normal");
+  state.has_spare_normal = reader.boolean("generator's spare-normal flag");
+  if (state.words == decltype(state.words){})
+    reader.fail("the generator state is all zero, which no seeded generator has");
+  if (!std::isfinite(state.spare_normal))
+    reader.fail_at(spare_at, "the generator's spare normal is ", state.spare_normal,
+                   "; a generator draws finite normals");
+  return state;
+}
+
 // ---- Codecs ------------------------------------------------------------------------------
 
 template <class L>
@@ -215,12 +232,7 @@ struct LayerCodec<Dropout<T>> {
   }
   static Dropout<T> decode(ByteReader& reader, const std::string&, int) {
     const double p = read_option<double>(reader, "p");
-    Generator::State state;
-    for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-    state.spare_normal = reader.scalar<double>("generator's spare normal");
-    state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-    if (state.words[0] == 0 && state.words[1] == 0 && state.words[2] == 0 && state.words[3] == 0)
-      reader.fail("the generator state is all zero, which no seeded generator has");
+    const Generator::State state = read_generator_state(reader);
     try {
       Dropout<T> layer(p, 0);
       layer.generator().set_state(state);
@@ -495,13 +507,7 @@ struct RegisteredCodec {
       } else if (slot.kind == BufferKind::counter) {
         *slot.counter = reader.counter(entry);
       } else {
-        Generator::State state;
-        for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-        state.spare_normal = reader.scalar<double>("generator's spare normal");
-        state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-        if (state.words == decltype(state.words){})
-          reader.fail("the generator state is all zero, which no seeded generator has");
-        slot.generator->set_state(state);
+        slot.generator->set_state(read_generator_state(reader));
       }
     }
   }
