@@ -481,12 +481,15 @@ struct RegisteredCodec {
     std::vector<double> arguments(reader.take_count("argument count", sizeof(double)));
     for (double& argument : arguments) argument = reader.scalar<double>("argument");
     const std::size_t at = reader.position();
-    try {
-      kind->append(net, arguments, version);
-    } catch (const std::exception& error) {
-      reader.fail_at(at, "cannot construct it from its ", arguments.size(), " arguments: ", error.what());
-    }
-    const auto slots = state_slots(net.children().back().layer);
+    // The appended layer, from append itself: net.children() per layer made n layers cost n^2.
+    const LayerRef<T> layer = [&] {
+      try {
+        return kind->append(net, arguments, version);
+      } catch (const std::exception& error) {
+        reader.fail_at(at, "cannot construct it from its ", arguments.size(), " arguments: ", error.what());
+      }
+    }();
+    const auto slots = state_slots(layer);
     const std::size_t count = reader.take_count("state entry count", 1);
     if (count != slots.size())
       reader.fail("the file holds ", count, " state entries, the constructed layer has ", slots.size());
@@ -572,6 +575,7 @@ struct LayerCodec<Sequential<T>> {
   // `prefix` is "" for the whole network, "2." for the Sequential that is its layer 2.
   static void encode(ByteWriter& writer, const Sequential<T>& net, const std::string& prefix) {
     writer.u64(net.size());
+    Children children(net);
     for (std::size_t i = 0; i < net.size(); ++i) {
       const bool known = visit_layer_codec(net, i, [&]<class Codec>(Codec) {
         writer.u8(static_cast<std::uint8_t>(Codec::tag));
@@ -581,7 +585,7 @@ struct LayerCodec<Sequential<T>> {
           Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
       });
       if (known) continue;
-      const LayerRef<T> layer = child(net, i);
+      const LayerRef<T> layer = children[i];
       const RegisteredLayer<T>* kind = registered_kind(layer);
       if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
@@ -624,6 +628,7 @@ struct LayerCodec<Sequential<T>> {
     const std::string where = location.empty() ? "the network" : location;
     if (network.size() != file.size())
       fail(where, ": the network has ", network.size(), " layers, the file has ", file.size());
+    Children network_children(network), file_children(file);
     for (std::size_t i = 0; i < network.size(); ++i) {
       const std::string here = layer_location(prefix, i);
       const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
@@ -639,30 +644,42 @@ struct LayerCodec<Sequential<T>> {
           Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
       });
       if (known) continue;
-      if (!registered_kind(child(network, i)))
+      if (!registered_kind(network_children[i]))
         fail(here, ": the network has ", network.layer_name(i),
              ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
              "cannot be in a model file; the file has ", file.layer_name(i));
-      RegisteredCodec<T>::compare(child(network, i), child(file, i),
+      RegisteredCodec<T>::compare(network_children[i], file_children[i],
                                   here + " (" + network.layer_name(i) + ")");
     }
   }
 
   static void assign(Sequential<T>& network, const Sequential<T>& file) {
+    Children network_children(network), file_children(file);
     for (std::size_t i = 0; i < network.size(); ++i) {
       const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
         Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
       });
-      if (!known) RegisteredCodec<T>::assign(child(network, i), child(file, i));
+      if (!known) RegisteredCodec<T>::assign(network_children[i], file_children[i]);
     }
   }
 
  private:
-  // Layer i, to be read only (children() is non-const because references may write).
-  static LayerRef<T> child(const Sequential<T>& net, std::size_t i) {
-    return const_cast<Sequential<T>&>(net).children()[i].layer;
-  }
+  // The layers of a network, to be read only (children() is non-const because references
+  // may write), listed once per network when a registered layer needs them: children() per
+  // layer made n registered layers cost n^2.
+  class Children {
+   public:
+    explicit Children(const Sequential<T>& net) : net_(net) {}
+    LayerRef<T> operator[](std::size_t i) {
+      if (list_.empty()) list_ = const_cast<Sequential<T>&>(net_).children();
+      return list_[i].layer;
+    }
+
+   private:
+    const Sequential<T>& net_;
+    std::vector<Child<T>> list_;
+  };
 };
 
 }  // namespace bnorm::detail

@@ -48,8 +48,8 @@ struct RegisteredLayer {
   std::uint32_t version = 1;
   const std::type_info* type = nullptr;
   std::function<std::vector<double>(const LayerRef<T>&)> arguments;
-  // Constructs a layer from its arguments and appends it to the network.
-  std::function<void(Sequential<T>&, const std::vector<double>&, std::uint32_t)> append;
+  // Constructs a layer from its arguments, appends it to the network and returns it.
+  std::function<LayerRef<T>(Sequential<T>&, const std::vector<double>&, std::uint32_t)> append;
 };
 
 template <class T>
@@ -90,6 +90,7 @@ void register_layer(std::string name, std::uint32_t version, Arguments arguments
       },
       [construct](Sequential<T>& net, const std::vector<double>& values, std::uint32_t file_version) {
         net.add(L(construct(values, file_version)));
+        return LayerRef<T>(net.template layer<L>(net.size() - 1));
       }};
   auto& registry = detail::layer_registry<T>();
   std::erase_if(registry, [&](const auto& old) { return old.name == name || *old.type == typeid(L); });
