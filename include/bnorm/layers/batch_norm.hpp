@@ -17,11 +17,7 @@
 // forward reads x twice (moments, then normalize) and writes xhat and y once; backward reads
 // dy and xhat twice (sums, then dx) and writes dx once. Output matrices of 16 MiB or more
 // (y, xhat, dx) bypass the caches (batch_norm_kernels.hpp's stream_output), so they cost
-// one pass each instead of two. Fewer passes do not pay: backward cannot recompute xhat from
-// x, which need not outlive forward (core/layer.hpp), without a copy that costs what saving
-// xhat does; and taking both passes a block of features at a time, so that the second one
-// reads from L2, was slower on bn_large (a block's rows of one column are a few cache lines
-// in a page of their own, where the hardware prefetchers stop; bench/bnpasses-2026-12-02/).
+// one pass each instead of two. Why not fewer passes: bench/bnpasses-2026-12-02/README.md.
 //
 // Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
 // a cumulative running average, and a policy for training batches too small to normalize.
