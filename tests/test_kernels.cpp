@@ -522,7 +522,7 @@ void check_moved_kernels_in_every_variant() {
         for (const double wd : {0.0, 0.01}) {
           std::vector<T> value = value0;
           kernels::sgd(value.data() + 1, grad.data() + 1, n,
-                       kernels::SGDCoefficients<T>{.lr = T(0.1), .weight_decay = T(wd)});
+                       kernels::SGDCoefficients<T>{T(0.1), T(wd), T(0), T(1), false, false});
           for (std::size_t k = 1; k <= std::size_t(n); ++k)
             CHECK(close<T>(value[k], double(value0[k]) - 0.1 * (double(grad[k]) + wd * double(value0[k])), 2.0, 3));
           results.push_back(value);
@@ -624,7 +624,7 @@ void check_alignment_does_not_matter() {
                      kernels::RMSpropCoefficients<T>{T(0.01), T(0.9), T(0.1), T(1e-8), T(0.01),
                                                      T(0.5)});
     kernels::sgd(x_copy, dy_copy, rows * cols,
-                 kernels::SGDCoefficients<T>{.lr = T(0.1), .weight_decay = T(0.01)});
+                 kernels::SGDCoefficients<T>{T(0.1), T(0.01), T(0), T(1), false, false});
     for (const T* slot : {x_copy, xhat, out, square})
       results.insert(results.end(), slot, slot + rows * cols);
     if (!first) first = results;

@@ -166,7 +166,7 @@ inline void store_part(T* to, typename Lanes<T>::Vector value, Index count) {
 // the vector extensions have no square root, so the instruction of each width.
 template <class T>
 inline typename Lanes<T>::Vector square_root(typename Lanes<T>::Vector x) {
-  using V = typename Lanes<T>::Vector;
+  using V [[maybe_unused]] = typename Lanes<T>::Vector;  // unused off x86-64
 #if defined(__x86_64__) && BNORM_KERNEL_VECTOR_BYTES == 64
   // The zero-masking forms with every lane selected: GCC 12's plain _mm512_sqrt_pd starts
   // from _mm512_undefined_pd(), which -Wmaybe-uninitialized reports in the user's build.
