@@ -28,8 +28,8 @@ faults=(
   "momentum the wrong way round in the running statistics|include/bnorm/layers/batch_norm.hpp|keep = static_cast<T>(1.0 - factor), take = static_cast<T>(factor);|keep = static_cast<T>(factor), take = static_cast<T>(1.0 - factor);"
   "Adam's bias correction one step ahead|include/bnorm/optim/adam.hpp|const long long t = ++this->step_count_;|const long long t = ++this->step_count_ + 1;"
   "Dropout without its 1 / (1 - p) scale|include/bnorm/layers/dropout.hpp|p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0)|p_ < 1.0 ? T(1) : T(0)"
-  "softmax without the max shift|include/bnorm/core/kernels/kernel_bodies.hpp|for (Index i = whole; i < classes; ++i) max_logit = z[i] > max_logit ? z[i] : max_logit;|max_logit = T(0);"
-  "Tanh's gradient with the wrong sign|include/bnorm/core/kernels/kernel_bodies.hpp|out = gradient * (T(1) - value * value);|out = gradient * (value * value - T(1));"
+  "softmax without the max shift|include/bnorm/core/kernels/losses.hpp|for (Index i = whole; i < classes; ++i) max_logit = z[i] > max_logit ? z[i] : max_logit;|max_logit = T(0);"
+  "Tanh's gradient with the wrong sign|include/bnorm/core/kernels/activations.hpp|out = gradient * (T(1) - value * value);|out = gradient * (value * value - T(1));"
 )
 
 source=$work/source

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh g++-aarch64-linux-gnu qemu-user
 build=${BNORM_ARM_BUILD_DIR:-build/arm}
-tests=${BNORM_ARM_TESTS:-test_gemm|test_kernels|test_batch_norm|test_dense|test_activations|test_losses|test_optimizers|test_pytorch_parity}
+tests=${BNORM_ARM_TESTS:-test_isa|test_gemm|test_kernels|test_batch_norm|test_dense|test_activations|test_losses|test_optimizers|test_pytorch_parity}
 # Only header-only dependencies are found (for the target's own libraries, none is installed):
 # packages and headers from the host, libraries from the aarch64 tree only.
 cmake -S . -B "$build" -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \

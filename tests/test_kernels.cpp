@@ -294,8 +294,9 @@ void check_kernels_in_every_variant() {
           std::vector<T> value = random_vector<T>(n), buffer = random_vector<T>(n);
           const std::vector<T> value0 = value, buffer0 = buffer;
           const double lr = 0.1, momentum = 0.9, undamped = 0.75, wd = decay ? 0.01 : 0.0;
-          kernels::sgd_momentum(value.data(), grad.data(), buffer.data(), n, T(lr), T(momentum),
-                                T(undamped), T(wd), started, nesterov);
+          kernels::sgd_momentum(value.data(), grad.data(), buffer.data(), n,
+                                kernels::SGDCoefficients<T>{T(lr), T(wd), T(momentum),
+                                                            T(undamped), started, nesterov});
           for (std::size_t k = 0; k < std::size_t(n); ++k) {
             const double g = double(grad[k]) + wd * double(value0[k]);
             const double b = started ? momentum * double(buffer0[k]) + undamped * g : g;
@@ -499,8 +500,9 @@ void check_moved_kernels_in_every_variant() {
           const std::vector<T> average0 = average;
           kernels::rmsprop(value.data() + 1, grad.data() + 1, square.data() + 1,
                            centered ? average.data() + 1 : nullptr,
-                           momentum ? buffer.data() + 1 : nullptr, n, T(lr), T(alpha),
-                           T(1.0 - alpha), T(eps), T(wd), T(mu));
+                           momentum ? buffer.data() + 1 : nullptr, n,
+                           kernels::RMSpropCoefficients<T>{T(lr), T(alpha), T(1.0 - alpha),
+                                                           T(eps), T(wd), T(mu)});
           for (std::size_t k = 1; k <= std::size_t(n); ++k) {
             const double g = double(grad[k]) + wd * double(value0[k]);
             const double s = alpha * double(v0[k]) + (1 - alpha) * g * g;
@@ -519,7 +521,8 @@ void check_moved_kernels_in_every_variant() {
         }
         for (const double wd : {0.0, 0.01}) {
           std::vector<T> value = value0;
-          kernels::sgd(value.data() + 1, grad.data() + 1, n, T(0.1), T(wd));
+          kernels::sgd(value.data() + 1, grad.data() + 1, n,
+                       kernels::SGDCoefficients<T>{T(0.1), T(wd), T(0), T(1), false, false});
           for (std::size_t k = 1; k <= std::size_t(n); ++k)
             CHECK(close<T>(value[k], double(value0[k]) - 0.1 * (double(grad[k]) + wd * double(value0[k])), 2.0, 3));
           results.push_back(value);
@@ -545,7 +548,7 @@ void check_moved_kernels_in_every_variant() {
 }
 
 // The kernels align their main stream to a register boundary by doing the rows before it
-// one at a time (core/kernels/kernel_bodies.hpp, for_rows): the same data at every offset
+// one at a time (core/kernels/vector.hpp, for_rows): the same data at every offset
 // from a 64-byte boundary must give the same results, bit for bit.
 template <class T>
 void check_alignment_does_not_matter() {
@@ -617,9 +620,11 @@ void check_alignment_does_not_matter() {
     }
     kernels::adam(x_copy, dy_copy, xhat, out, square, rows * cols, c);
     for (Index k = 0; k < rows * cols; ++k) xhat[k] *= T(0.1);  // a^2 < s when centered
-    kernels::rmsprop(x_copy, dy_copy, out, xhat, square, rows * cols, T(0.01), T(0.9), T(0.1),
-                     T(1e-8), T(0.01), T(0.5));
-    kernels::sgd(x_copy, dy_copy, rows * cols, T(0.1), T(0.01));
+    kernels::rmsprop(x_copy, dy_copy, out, xhat, square, rows * cols,
+                     kernels::RMSpropCoefficients<T>{T(0.01), T(0.9), T(0.1), T(1e-8), T(0.01),
+                                                     T(0.5)});
+    kernels::sgd(x_copy, dy_copy, rows * cols,
+                 kernels::SGDCoefficients<T>{T(0.1), T(0.01), T(0), T(1), false, false});
     for (const T* slot : {x_copy, xhat, out, square})
       results.insert(results.end(), slot, slot + rows * cols);
     if (!first) first = results;
@@ -629,7 +634,7 @@ void check_alignment_does_not_matter() {
   }
 }
 
-// matrix_vector covers the rows with whole registers (kernel_bodies.hpp): aligned ones from
+// matrix_vector covers the rows with whole registers (core/gemm/matrix_vector.hpp): aligned ones from
 // the first register boundary and, at each end, a masked register on the boundaries
 // (AVX-512) or an unaligned one at row 0 and one ending at the last row, in passes of 4 to 7
 // registers. At every offset from a 64-byte boundary, for row counts that

@@ -12,7 +12,7 @@
 namespace bnorm::detail {
 
 // Output of at least this many bytes is written past the caches (the kernels' `stream`
-// flag, core/kernels/kernel_bodies.hpp's store_streaming): a matrix that large has left a
+// flag, core/kernels/vector.hpp's store_streaming): a matrix that large has left a
 // core's share of the caches before anyone reads it back, so reading each of its lines
 // before writing it (write-allocate) would spend half of the write traffic for nothing.
 // Smaller output stays in cache for the next layer. Measured on bn_large and bn_eval's

@@ -86,17 +86,20 @@ class RMSprop : public detail::GroupedOptimizer<T, RMSpropOptions<T>> {
 
   void step_group(std::size_t group) {
     const RMSpropOptions<T> o = this->group_options_[group];
-    const T lr = static_cast<T>(o.lr), alpha = static_cast<T>(o.alpha);
-    const T one_minus_alpha = static_cast<T>(1.0 - o.alpha), eps = static_cast<T>(o.eps);
-    const T weight_decay = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum);
+    const detail::kernels::RMSpropCoefficients<T> coefficients{
+        .lr = static_cast<T>(o.lr),
+        .alpha = static_cast<T>(o.alpha),
+        .one_minus_alpha = static_cast<T>(1.0 - o.alpha),
+        .eps = static_cast<T>(o.eps),
+        .weight_decay = static_cast<T>(o.weight_decay),
+        .momentum = static_cast<T>(o.momentum)};
     // The dispatched kernel of core/kernels.hpp, one pass over each chunk.
     this->for_each_chunk(
         group, [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
           T* gradient_average = o.centered ? gradient_averages_[i].data() + first : nullptr;
           T* buffer = o.momentum > 0.0 ? buffers_[i].data() + first : nullptr;
           detail::kernels::rmsprop(value.data(), grad.data(), square_averages_[i].data() + first,
-                                   gradient_average, buffer, count, lr, alpha, one_minus_alpha,
-                                   eps, weight_decay, momentum);
+                                   gradient_average, buffer, count, coefficients);
         });
   }
 

@@ -80,21 +80,22 @@ class SGD : public detail::GroupedOptimizer<T, SGDOptions<T>> {
 
   void step_group(std::size_t group) {
     const SGDOptions<T> o = this->group_options_[group];
-    const T lr = static_cast<T>(o.lr), momentum = static_cast<T>(o.momentum);
-    const T weight_decay = static_cast<T>(o.weight_decay);
-    const T undamped = static_cast<T>(1.0 - o.dampening);
-    const bool started = momentum_started_[group] != 0;
+    const detail::kernels::SGDCoefficients<T> coefficients{
+        .lr = static_cast<T>(o.lr),
+        .weight_decay = static_cast<T>(o.weight_decay),
+        .momentum = static_cast<T>(o.momentum),
+        .undamped = static_cast<T>(1.0 - o.dampening),
+        .started = momentum_started_[group] != 0,
+        .nesterov = o.nesterov};
+    // The dispatched kernels of core/kernels.hpp, one pass over each chunk.
     this->for_each_chunk(group,
                          [&](auto& value, auto& grad, std::size_t i, Index first, Index count) {
-                           if (o.momentum != 0.0) {  // the dispatched kernels, core/kernels.hpp
+                           if (o.momentum != 0.0) {
                              auto buffer = this->chunk_of(buffers_[i], first, count);
                              detail::kernels::sgd_momentum(value.data(), grad.data(),
-                                                           buffer.data(), count, lr, momentum,
-                                                           undamped, weight_decay, started,
-                                                           o.nesterov);
+                                                           buffer.data(), count, coefficients);
                            } else {
-                             detail::kernels::sgd(value.data(), grad.data(), count, lr,
-                                                  weight_decay);
+                             detail::kernels::sgd(value.data(), grad.data(), count, coefficients);
                            }
                          });
     if (o.momentum != 0.0) momentum_started_[group] = 1;

@@ -1,29 +1,29 @@
-// The AVX2+FMA micro-kernels, compiled under target("avx2,fma") whatever the build's flags,
-// and called only when the processor has both (core/isa.hpp). The contract of a
-// micro-kernel is in core/gemm/packed_gemm.hpp.
+// The AVX2+FMA micro-kernels, compiled for the avx2 row of core/isa.hpp whatever the build's
+// flags, and called only when the processor has both. The contract of a micro-kernel is in
+// core/gemm/packed_gemm.hpp.
 #pragma once
 
 #include "../isa.hpp"
+#include "../types.hpp"
 
-#if defined(BNORM_HAS_AVX2)
+#if BNORM_ISA_COMPILED(avx2)
 #include <immintrin.h>
 
-#define BNORM_TARGET_AVX2 __attribute__((target("avx2,fma")))
-
-namespace bnorm::detail::gemm {
+BNORM_ISA_BEGIN(avx2)
+namespace bnorm::detail::variants::avx2 {
 
 template <class T>
-struct Avx2Kernel;
+struct MicroKernel;
 
 // Two 8-float vectors by six columns: 12 accumulators, 2 lhs vectors and a broadcast of the
 // 16 ymm registers; enough independent FMAs (12) to cover their latency on two ports.
 template <>
-struct Avx2Kernel<float> {
+struct MicroKernel<float> {
   static constexpr Index tile_rows = 16, tile_cols = 6;
   static constexpr Index depth_block = 256, row_block = 144, col_block = 3072;
 
-  BNORM_TARGET_AVX2 static void multiply(Index depth, const float* lhs, const float* rhs,
-                                         float* dst, Index dst_stride, bool add_to_dst) {
+  static void multiply(Index depth, const float* lhs, const float* rhs, float* dst,
+                       Index dst_stride, bool add_to_dst) {
     __m256 acc[tile_cols][2];
 #pragma GCC unroll 6
     for (Index j = 0; j < tile_cols; ++j) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
@@ -51,12 +51,12 @@ struct Avx2Kernel<float> {
 
 // The same tile in doubles: two 4-double vectors by six columns.
 template <>
-struct Avx2Kernel<double> {
+struct MicroKernel<double> {
   static constexpr Index tile_rows = 8, tile_cols = 6;
   static constexpr Index depth_block = 256, row_block = 72, col_block = 3072;
 
-  BNORM_TARGET_AVX2 static void multiply(Index depth, const double* lhs, const double* rhs,
-                                         double* dst, Index dst_stride, bool add_to_dst) {
+  static void multiply(Index depth, const double* lhs, const double* rhs, double* dst,
+                       Index dst_stride, bool add_to_dst) {
     __m256d acc[tile_cols][2];
 #pragma GCC unroll 6
     for (Index j = 0; j < tile_cols; ++j) acc[j][0] = acc[j][1] = _mm256_setzero_pd();
@@ -82,7 +82,10 @@ struct Avx2Kernel<double> {
   }
 };
 
-}  // namespace bnorm::detail::gemm
+// This row's micro-kernel for T (packed_gemm.hpp's dispatch finds it by the Variant).
+template <class T>
+MicroKernel<T> micro_kernel_for(Variant, const T*);
 
-#undef BNORM_TARGET_AVX2
-#endif  // BNORM_HAS_AVX2
+}  // namespace bnorm::detail::variants::avx2
+BNORM_ISA_END(avx2)
+#endif

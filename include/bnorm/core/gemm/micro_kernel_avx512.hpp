@@ -1,29 +1,29 @@
-// The AVX-512F micro-kernels, compiled under target("avx512f") whatever the build's flags,
-// and called only when the processor has it (core/isa.hpp). The contract of a
-// micro-kernel is in core/gemm/packed_gemm.hpp.
+// The AVX-512F micro-kernels, compiled for the avx512 row of core/isa.hpp whatever the build's
+// flags, and called only when the processor has it. The contract of a micro-kernel is in
+// core/gemm/packed_gemm.hpp.
 #pragma once
 
 #include "../isa.hpp"
+#include "../types.hpp"
 
-#if defined(BNORM_HAS_AVX512)
+#if BNORM_ISA_COMPILED(avx512)
 #include <immintrin.h>
 
-#define BNORM_TARGET_AVX512 __attribute__((target("avx512f")))
-
-namespace bnorm::detail::gemm {
+BNORM_ISA_BEGIN(avx512)
+namespace bnorm::detail::variants::avx512 {
 
 template <class T>
-struct Avx512Kernel;
+struct MicroKernel;
 
 // Two 16-float vectors by eight columns: 16 accumulators of the 32 zmm registers. Eight
 // columns divide the layers' batch sizes (64, 256) and widths, so few tiles are partial.
 template <>
-struct Avx512Kernel<float> {
+struct MicroKernel<float> {
   static constexpr Index tile_rows = 32, tile_cols = 8;
   static constexpr Index depth_block = 256, row_block = 192, col_block = 3072;
 
-  BNORM_TARGET_AVX512 static void multiply(Index depth, const float* lhs, const float* rhs,
-                                           float* dst, Index dst_stride, bool add_to_dst) {
+  static void multiply(Index depth, const float* lhs, const float* rhs, float* dst,
+                       Index dst_stride, bool add_to_dst) {
     __m512 acc[tile_cols][2];
 #pragma GCC unroll 8
     for (Index j = 0; j < tile_cols; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
@@ -51,12 +51,12 @@ struct Avx512Kernel<float> {
 
 // The same tile in doubles: two 8-double vectors by eight columns.
 template <>
-struct Avx512Kernel<double> {
+struct MicroKernel<double> {
   static constexpr Index tile_rows = 16, tile_cols = 8;
   static constexpr Index depth_block = 256, row_block = 96, col_block = 3072;
 
-  BNORM_TARGET_AVX512 static void multiply(Index depth, const double* lhs, const double* rhs,
-                                           double* dst, Index dst_stride, bool add_to_dst) {
+  static void multiply(Index depth, const double* lhs, const double* rhs, double* dst,
+                       Index dst_stride, bool add_to_dst) {
     __m512d acc[tile_cols][2];
 #pragma GCC unroll 8
     for (Index j = 0; j < tile_cols; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_pd();
@@ -82,7 +82,10 @@ struct Avx512Kernel<double> {
   }
 };
 
-}  // namespace bnorm::detail::gemm
+// This row's micro-kernel for T (packed_gemm.hpp's dispatch finds it by the Variant).
+template <class T>
+MicroKernel<T> micro_kernel_for(Variant, const T*);
 
-#undef BNORM_TARGET_AVX512
-#endif  // BNORM_HAS_AVX512
+}  // namespace bnorm::detail::variants::avx512
+BNORM_ISA_END(avx512)
+#endif

@@ -1,17 +1,19 @@
-// The baseline micro-kernel: any processor, no target attribute. On x86-64 the 16-byte
-// vectors are SSE2 (part of every x86-64), on ARM they are NEON; compilers without GCC's
-// vector extensions get the scalar loop. The contract of a micro-kernel is in
-// core/gemm/packed_gemm.hpp.
+// The baseline micro-kernel: any processor, the build's own flags (the baseline row of
+// core/isa.hpp). On x86-64 the 16-byte vectors are SSE2 (part of every x86-64), on ARM they
+// are NEON; compilers without GCC's vector extensions get the scalar loop. The contract of a
+// micro-kernel is in core/gemm/packed_gemm.hpp.
 #pragma once
 
+#include "../isa.hpp"
 #include "../types.hpp"
 
 #include <cstring>
 
-namespace bnorm::detail::gemm {
+BNORM_ISA_BEGIN(baseline)
+namespace bnorm::detail::variants::baseline {
 
 template <class T>
-struct BaselineKernel {
+struct MicroKernel {
   static constexpr Index lanes = 16 / Index(sizeof(T));
   // Two vectors by six columns: 12 accumulators, 2 lhs vectors and a broadcast fit the 16
   // registers of SSE2 (and NEON's 32).
@@ -58,4 +60,9 @@ struct BaselineKernel {
   }
 };
 
-}  // namespace bnorm::detail::gemm
+// This row's micro-kernel for T (packed_gemm.hpp's dispatch finds it by the Variant).
+template <class T>
+MicroKernel<T> micro_kernel_for(Variant, const T*);
+
+}  // namespace bnorm::detail::variants::baseline
+BNORM_ISA_END(baseline)

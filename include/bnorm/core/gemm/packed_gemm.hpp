@@ -1,8 +1,10 @@
 // A packed, register-blocked GEMM in the style of BLIS: dst (+)= lhs * rhs, with the
 // blocking and packing written once (here and in packing.hpp) and one small micro-kernel per
-// instruction set (micro_kernel_*.hpp), picked at run time (isa.hpp).
+// instruction set (micro_kernel_*.hpp, each in its row's namespace of core/isa.hpp), picked
+// at run time.
 //
-// The micro-kernel contract. A kernel type K has
+// The micro-kernel contract. A row's kernel type K (variants::<row>::MicroKernel<T>, named to
+// the dispatch by a declaration `K micro_kernel_for(Variant, const T*)`) has
 //   K::tile_rows, K::tile_cols      the register tile (MR x NR);
 //   K::depth_block, row_block, col_block  the cache blocks (KC, MC, NC; MC a multiple of MR,
 //                                   NC of NR), sized so a packed lhs block stays in L2 and a
@@ -118,26 +120,25 @@ void packed_product(StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst, Index ds
   }
 }
 
-// The same product on the micro-kernel of `isa`, which must be supported (isa.hpp).
+// The row whose micro-kernel runs when `active` is the active row (core/isa.hpp's
+// variant_for): the best one at or below it that has a micro-kernel for T.
 template <class T>
-void packed_product(Isa isa, StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst,
+constexpr Isa micro_kernel_variant(Isa active) {
+  return variant_for(active, BNORM_VERSIONS(micro_kernel_for), static_cast<const T*>(nullptr));
+}
+
+// The same product on that micro-kernel; `active` must be supported (isa.hpp).
+template <class T>
+void packed_product(Isa active, StridedMatrix<T> lhs, StridedMatrix<T> rhs, T* dst,
                     Index dst_stride, Index rows, Index cols, Index depth, bool accumulate,
                     PackingBuffers<T>& buffers) {
-  switch (isa) {
-#if defined(BNORM_HAS_AVX512)
-    case Isa::avx512:
-      return packed_product<Avx512Kernel<T>>(lhs, rhs, dst, dst_stride, rows, cols, depth,
-                                             accumulate, buffers);
-#endif
-#if defined(BNORM_HAS_AVX2)
-    case Isa::avx2:
-      return packed_product<Avx2Kernel<T>>(lhs, rhs, dst, dst_stride, rows, cols, depth,
-                                           accumulate, buffers);
-#endif
-    default:
-      return packed_product<BaselineKernel<T>>(lhs, rhs, dst, dst_stride, rows, cols, depth,
-                                               accumulate, buffers);
-  }
+  run_variant(
+      active,
+      [&](auto variant, const T* element) -> decltype(void(micro_kernel_for(variant, element))) {
+        packed_product<decltype(micro_kernel_for(variant, element))>(
+            lhs, rhs, dst, dst_stride, rows, cols, depth, accumulate, buffers);
+      },
+      static_cast<const T*>(nullptr));
 }
 
 }  // namespace bnorm::detail::gemm
