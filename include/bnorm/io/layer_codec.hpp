@@ -205,10 +205,9 @@ struct LayerCodec<Dropout<T>> {
   using Layer = Dropout<T>;
   static constexpr LayerTag tag = LayerTag::dropout;
   static constexpr std::string_view kind = "Dropout";
-  // The generator is read, not changed: the const_cast only reaches its non-const accessor.
   static void encode(ByteWriter& writer, const Dropout<T>& layer) {
     write_option(writer, layer.p());
-    const Generator::State state = const_cast<Dropout<T>&>(layer).generator().state();
+    const Generator::State state = layer.generator().state();
     for (const std::uint64_t word : state.words) writer.u64(word);
     writer.scalar(state.spare_normal);
     writer.boolean(state.has_spare_normal);
@@ -233,7 +232,7 @@ struct LayerCodec<Dropout<T>> {
     require_same(location, "p", network.p(), file.p());
   }
   static void assign(Dropout<T>& network, const Dropout<T>& file) {
-    network.generator() = const_cast<Dropout<T>&>(file).generator();
+    network.generator() = file.generator();
   }
 };
 
@@ -401,8 +400,8 @@ struct StateSlot {
 };
 
 // Every parameter, then every buffer, of a layer and its children (core/layer_ref.hpp).
-template <class T>
-std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
+template <template <class> class Ref, class T>
+std::vector<StateSlot<T>> state_slots(const Ref<T>& layer) {
   std::vector<StateSlot<T>> slots;
   for (Parameter<T>& parameter : named_parameters(layer))
     slots.push_back({parameter.name(), BufferKind::values, parameter.value().data(), parameter.rows(),
@@ -427,7 +426,7 @@ std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
 // constructor arguments, u64 count and state entries (docs/model_format.md).
 template <FileScalar T>
 struct RegisteredCodec {
-  static void encode(ByteWriter& writer, const LayerRef<T>& layer, const RegisteredLayer<T>& kind) {
+  static void encode(ByteWriter& writer, const ConstLayerRef<T>& layer, const RegisteredLayer<T>& kind) {
     writer.u32(static_cast<std::uint32_t>(kind.name.size()));
     writer.raw(kind.name);
     writer.u32(kind.version);
@@ -509,8 +508,9 @@ struct RegisteredCodec {
   }
 
   // load_into's check: the same kind, constructor arguments and state shapes.
-  static void compare(const LayerRef<T>& network, const LayerRef<T>& file, const std::string& location) {
-    const RegisteredLayer<T>* kind = registered_kind(network);
+  static void compare(const ConstLayerRef<T>& network, const ConstLayerRef<T>& file,
+                      const std::string& location) {
+    const RegisteredLayer<T>* kind = registered_kind<T>(network.type());
     if (network.type() != file.type())
       fail(location, ": the network has ", network.name(), ", the file has ", file.name());
     const auto a = kind->arguments(network), b = kind->arguments(file);
@@ -524,7 +524,7 @@ struct RegisteredCodec {
   }
 
   // After compare() succeeded: copies every state entry.
-  static void assign(const LayerRef<T>& network, const LayerRef<T>& file) {
+  static void assign(const LayerRef<T>& network, const ConstLayerRef<T>& file) {
     const auto to = state_slots(network), from = state_slots(file);
     for (std::size_t i = 0; i < to.size(); ++i) {
       if (to[i].kind == BufferKind::values)
@@ -551,10 +551,9 @@ struct RegisteredCodec {
 template <class T>
 bool holds_registered_layer(const Sequential<T>& net) {
   bool found = false;
-  for_each_layer(LayerRef<T>(const_cast<Sequential<T>&>(net)),  // read only
-                 [&](const std::string&, const LayerRef<T>& layer) {
-                   found = found || registered_kind(layer) != nullptr;
-                 });
+  for_each_layer(net, [&](const std::string&, const ConstLayerRef<T>& layer) {
+    found = found || registered_kind<T>(layer.type()) != nullptr;
+  });
   return found;
 }
 
@@ -577,8 +576,8 @@ struct LayerCodec<Sequential<T>> {
           Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
       });
       if (known) continue;
-      const LayerRef<T> layer = child(net, i);
-      const RegisteredLayer<T>* kind = registered_kind(layer);
+      const ConstLayerRef<T> layer = net.children()[i].layer;
+      const RegisteredLayer<T>* kind = registered_kind<T>(layer.type());
       if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
              "): it is not a built-in bnorm layer (Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, ",
@@ -635,11 +634,11 @@ struct LayerCodec<Sequential<T>> {
           Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
       });
       if (known) continue;
-      if (!registered_kind(child(network, i)))
+      if (!registered_kind<T>(network.children()[i].layer.type()))
         fail(here, ": the network has ", network.layer_name(i),
              ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
              "cannot be in a model file; the file has ", file.layer_name(i));
-      RegisteredCodec<T>::compare(child(network, i), child(file, i),
+      RegisteredCodec<T>::compare(network.children()[i].layer, file.children()[i].layer,
                                   here + " (" + network.layer_name(i) + ")");
     }
   }
@@ -650,14 +649,8 @@ struct LayerCodec<Sequential<T>> {
         using L = typename Codec::Layer;
         Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
       });
-      if (!known) RegisteredCodec<T>::assign(child(network, i), child(file, i));
+      if (!known) RegisteredCodec<T>::assign(network.children()[i].layer, file.children()[i].layer);
     }
-  }
-
- private:
-  // Layer i, to be read only (children() is non-const because references may write).
-  static LayerRef<T> child(const Sequential<T>& net, std::size_t i) {
-    return const_cast<Sequential<T>&>(net).children()[i].layer;
   }
 };
 

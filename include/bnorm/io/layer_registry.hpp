@@ -47,7 +47,7 @@ struct RegisteredLayer {
   std::string name;
   std::uint32_t version = 1;
   const std::type_info* type = nullptr;
-  std::function<std::vector<double>(const LayerRef<T>&)> arguments;
+  std::function<std::vector<double>(const ConstLayerRef<T>&)> arguments;
   // Constructs a layer from its arguments and appends it to the network.
   std::function<void(Sequential<T>&, const std::vector<double>&, std::uint32_t)> append;
 };
@@ -58,11 +58,11 @@ std::vector<RegisteredLayer<T>>& layer_registry() {
   return registry;
 }
 
-// The registered kind of a layer (by its exact type: a subclass is another kind), or null.
+// The registered kind of a layer type (by its exact type: a subclass is another kind), or null.
 template <class T>
-const RegisteredLayer<T>* registered_kind(const LayerRef<T>& layer) {
+const RegisteredLayer<T>* registered_kind(const std::type_info& type) {
   for (const auto& kind : layer_registry<T>())
-    if (*kind.type == layer.type()) return &kind;
+    if (*kind.type == type) return &kind;
   return nullptr;
 }
 template <class T>
@@ -85,7 +85,7 @@ void register_layer(std::string name, std::uint32_t version, Arguments arguments
   detail::require(version >= 1, "register_layer: ", name, ": the version must be at least 1");
   detail::RegisteredLayer<T> kind{
       name, version, &typeid(L),
-      [arguments](const LayerRef<T>& layer) -> std::vector<double> {
+      [arguments](const ConstLayerRef<T>& layer) -> std::vector<double> {
         return arguments(*layer.template as<L>());
       },
       [construct](Sequential<T>& net, const std::vector<double>& values, std::uint32_t file_version) {

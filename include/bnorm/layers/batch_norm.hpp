@@ -85,6 +85,8 @@ struct BatchNormOptions {
 template <class T>
 class BatchNorm {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a BatchNorm.
+  using layer_kind = BatchNorm;
   explicit BatchNorm(Index features, BatchNormOptions<T> options = {}) : options_(options) {
     detail::check_positive_size("BatchNorm", "features", features);
     detail::require(options.momentum >= 0.0 && options.momentum <= 1.0,

@@ -21,6 +21,8 @@ namespace bnorm {
 template <class T>
 class Dense {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Dense.
+  using layer_kind = Dense;
   // Initialized as PyTorch's nn.Linear, from bnorm::default_generator().
   Dense(Index in_features, Index out_features, Bias bias = Bias::learned)
       : Dense(in_features, out_features, bias, Init::pytorch_default(), default_generator()) {}

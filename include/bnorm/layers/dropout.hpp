@@ -16,6 +16,8 @@ namespace bnorm {
 template <class T>
 class Dropout : public detail::Elementwise<Dropout<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Dropout.
+  using layer_kind = Dropout;
   static constexpr bool keeps_input = false;
 
   // Seeded from bnorm::default_generator(), so manual_seed() makes runs repeatable.
@@ -37,6 +39,7 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   }
   // The mask stream. Copy it to replay a mask (as the gradient check does).
   Generator& generator() { return generator_; }
+  const Generator& generator() const { return generator_; }
 
   // The mask stream, so that a resumed run draws the masks it would have drawn.
   std::vector<Buffer<T>> buffers() { return {Buffer<T>("generator", generator_)}; }

@@ -12,6 +12,8 @@ namespace bnorm {
 template <class T>
 class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a LeakyReLU.
+  using layer_kind = LeakyReLU;
   // The derivative tests x > 0; a negative slope flips the sign of y, so keep x.
   static constexpr bool keeps_input = true;
 

@@ -9,6 +9,8 @@ namespace bnorm {
 template <class T>
 class ReLU : public detail::Elementwise<ReLU<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a ReLU.
+  using layer_kind = ReLU;
   static constexpr bool keeps_input = false;
   std::string name() const { return "ReLU"; }
 

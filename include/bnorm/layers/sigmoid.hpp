@@ -9,6 +9,8 @@ namespace bnorm {
 template <class T>
 class Sigmoid : public detail::Elementwise<Sigmoid<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Sigmoid.
+  using layer_kind = Sigmoid;
   static constexpr bool keeps_input = false;
   std::string name() const { return "Sigmoid"; }
 

@@ -9,6 +9,8 @@ namespace bnorm {
 template <class T>
 class Tanh : public detail::Elementwise<Tanh<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Tanh.
+  using layer_kind = Tanh;
   static constexpr bool keeps_input = false;
   std::string name() const { return "Tanh"; }
 
