@@ -64,6 +64,9 @@
 //     identity. Nothing else changes: running statistics stay put. Off by default, so
 //     plain eval inference copies nothing.
 //   A Sequential forwards these settings (and zero_grad) to every layer that has them.
+//   std::vector<OnnxNode> onnx_nodes() const;
+//     The layer in an ONNX graph, as plain data (core/onnx_node.hpp); without it save_onnx
+//     refuses the layer, naming it.
 //   void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
 //              InferenceScratch<T>& scratch) const;
 //     Inference from several threads: y = f(x) as forward(x, Mode::eval) computes it, bit
@@ -136,6 +139,13 @@ template <class L, class T>
 concept HasInfer = requires(const L& layer, const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
                             InferenceScratch<T>& scratch) {
   layer.infer(x, y, scratch);
+};
+
+struct OnnxNode;  // core/onnx_node.hpp
+
+template <class L>
+concept HasOnnxNodes = requires(const L& layer) {
+  { layer.onnx_nodes() } -> std::same_as<std::vector<OnnxNode>>;
 };
 
 template <class L>

@@ -24,6 +24,7 @@
 #include "error.hpp"
 #include "inference_scratch.hpp"
 #include "layer.hpp"
+#include "onnx_node.hpp"
 #include "parameter.hpp"
 #include "types.hpp"
 
@@ -97,6 +98,8 @@ struct LayerOps {
   void (*destroy)(void*);
   // The layer as its exact type or as its kind, nullptr for any other type.
   void* (*cast)(void*, const std::type_info&);
+  // Its ONNX nodes (core/onnx_node.hpp), each naming the layer; a refusal for a type without.
+  std::vector<OnnxNode> (*onnx_nodes)(const void*);
   const std::type_info* type;
   const std::type_info* kind;
 };
@@ -185,6 +188,19 @@ const LayerOps<T> LayerModel<T, L>::ops{
       if constexpr (std::derived_from<L, LayerKind<L>>)
         if (wanted == typeid(LayerKind<L>)) return static_cast<LayerKind<L>*>(layer);
       return nullptr;
+    },
+    [](const void* p) -> std::vector<OnnxNode> {
+      const std::string name = LayerModel<T, L>::ops.name(p);
+      if constexpr (HasOnnxNodes<L>) {
+        std::vector<OnnxNode> nodes = static_cast<const L*>(p)->onnx_nodes();
+        for (OnnxNode& node : nodes)
+          if (node.layer.empty()) node.layer = name;
+        return nodes;
+      } else {
+        return {{.refusal = "has no ONNX operator: its type declares no onnx_nodes() "
+                            "(core/onnx_node.hpp)",
+                 .layer = name}};
+      }
     },
     &typeid(L),
     &typeid(LayerKind<L>)};
@@ -295,6 +311,7 @@ class AnyLayer {
   }
   void set_keep_for_backward(bool keep) { ops_->set_keep_for_backward(object_.get(), keep); }
   void zero_grad() { ops_->zero_grad(object_.get()); }
+  std::vector<OnnxNode> onnx_nodes() const { return ops_->onnx_nodes(object_.get()); }
   const std::type_info& type() const { return *ops_->type; }
   void* address() { return object_.get(); }
   const void* address() const { return object_.get(); }

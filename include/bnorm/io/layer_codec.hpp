@@ -32,6 +32,7 @@
 #include "../layers/tanh.hpp"
 #include "../core/layer_ref.hpp"
 #include "../model/sequential.hpp"
+#include "generator_bytes.hpp"
 #include "layer_registry.hpp"
 #include "little_endian.hpp"
 
@@ -127,12 +128,12 @@ template <class T>
 using BuiltinLayers = std::tuple<Sequential<T>, Dense<T>, BatchNorm<T>, ReLU<T>, LeakyReLU<T>,
                                  Sigmoid<T>, Tanh<T>, Identity<T>, Dropout<T>>;
 
-// Calls visit(LayerCodec<L>{}) for the built-in type L of layer `index` of `net`; returns
-// false, without calling it, for a type that is not built in.
+// Calls visit(LayerCodec<L>{}) for the built-in kind L of `layer` (core/layer_ref.hpp: a
+// subclass is stored as its kind); returns false, without calling it, for another kind.
 template <class T, class Visit>
-bool visit_layer_codec(const Sequential<T>& net, std::size_t index, Visit&& visit) {
+bool visit_layer_codec(const ConstLayerRef<T>& layer, Visit&& visit) {
   return [&]<class... L>(std::tuple<L...>*) {
-    return ((net.template holds<L>(index) ? (visit(LayerCodec<L>{}), true) : false) || ...);
+    return ((layer.kind() == typeid(L) ? (visit(LayerCodec<L>{}), true) : false) || ...);
   }(static_cast<BuiltinLayers<T>*>(nullptr));
 }
 
@@ -207,19 +208,11 @@ struct LayerCodec<Dropout<T>> {
   static constexpr std::string_view kind = "Dropout";
   static void encode(ByteWriter& writer, const Dropout<T>& layer) {
     write_option(writer, layer.p());
-    const Generator::State state = layer.generator().state();
-    for (const std::uint64_t word : state.words) writer.u64(word);
-    writer.scalar(state.spare_normal);
-    writer.boolean(state.has_spare_normal);
+    write_generator_state(writer, layer.generator().state());
   }
   static Dropout<T> decode(ByteReader& reader, const std::string&, int) {
     const double p = read_option<double>(reader, "p");
-    Generator::State state;
-    for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-    state.spare_normal = reader.scalar<double>("generator's spare normal");
-    state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-    if (state.words[0] == 0 && state.words[1] == 0 && state.words[2] == 0 && state.words[3] == 0)
-      reader.fail("the generator state is all zero, which no seeded generator has");
+    const Generator::State state = read_generator_state(reader);
     try {
       Dropout<T> layer(p, 0);
       layer.generator().set_state(state);
@@ -446,10 +439,7 @@ struct RegisteredCodec {
       } else if (slot.kind == BufferKind::counter) {
         writer.i64(*slot.counter);
       } else {
-        const Generator::State state = slot.generator->state();
-        for (const std::uint64_t word : state.words) writer.u64(word);
-        writer.scalar(state.spare_normal);
-        writer.boolean(state.has_spare_normal);
+        write_generator_state(writer, slot.generator->state());
       }
     }
   }
@@ -496,13 +486,7 @@ struct RegisteredCodec {
       } else if (slot.kind == BufferKind::counter) {
         *slot.counter = reader.i64(entry);
       } else {
-        Generator::State state;
-        for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-        state.spare_normal = reader.scalar<double>("generator's spare normal");
-        state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-        if (state.words == decltype(state.words){})
-          reader.fail("the generator state is all zero, which no seeded generator has");
-        slot.generator->set_state(state);
+        slot.generator->set_state(read_generator_state(reader));
       }
     }
   }
@@ -510,8 +494,8 @@ struct RegisteredCodec {
   // load_into's check: the same kind, constructor arguments and state shapes.
   static void compare(const ConstLayerRef<T>& network, const ConstLayerRef<T>& file,
                       const std::string& location) {
-    const RegisteredLayer<T>* kind = registered_kind<T>(network.type());
-    if (network.type() != file.type())
+    const RegisteredLayer<T>* kind = registered_kind<T>(network.kind());
+    if (network.kind() != file.kind())
       fail(location, ": the network has ", network.name(), ", the file has ", file.name());
     const auto a = kind->arguments(network), b = kind->arguments(file);
     if (a != b) fail(location, ": the constructor arguments differ");
@@ -552,7 +536,7 @@ template <class T>
 bool holds_registered_layer(const Sequential<T>& net) {
   bool found = false;
   for_each_layer(net, [&](const std::string&, const ConstLayerRef<T>& layer) {
-    found = found || registered_kind<T>(layer.type()) != nullptr;
+    found = found || registered_kind<T>(layer.kind()) != nullptr;
   });
   return found;
 }
@@ -566,22 +550,22 @@ struct LayerCodec<Sequential<T>> {
 
   // `prefix` is "" for the whole network, "2." for the Sequential that is its layer 2.
   static void encode(ByteWriter& writer, const Sequential<T>& net, const std::string& prefix) {
-    writer.u64(net.size());
-    for (std::size_t i = 0; i < net.size(); ++i) {
-      const bool known = visit_layer_codec(net, i, [&]<class Codec>(Codec) {
+    const std::vector<ConstChild<T>> children = net.children();
+    writer.u64(children.size());
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      const ConstLayerRef<T>& layer = children[i].layer;
+      const bool known = visit_layer_codec(layer, [&]<class Codec>(Codec) {
         writer.u8(static_cast<std::uint8_t>(Codec::tag));
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::encode(writer, net.template layer<Sequential<T>>(i), prefix + std::to_string(i) + ".");
+          Codec::encode(writer, *layer.template as<Sequential<T>>(), prefix + std::to_string(i) + ".");
         else
-          Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
+          Codec::encode(writer, *layer.template as<typename Codec::Layer>());
       });
       if (known) continue;
-      const ConstLayerRef<T> layer = net.children()[i].layer;
-      const RegisteredLayer<T>* kind = registered_kind<T>(layer.type());
+      const RegisteredLayer<T>* kind = registered_kind<T>(layer.kind());
       if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
-             "): it is not a built-in bnorm layer (Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, ",
-             "Tanh, Identity, Dropout, Sequential) and its type is not registered: call ",
+             "): it is not a built-in bnorm layer and its type is not registered: call ",
              "bnorm::register_layer for it (io/layer_registry.hpp)");
       writer.u8(static_cast<std::uint8_t>(LayerTag::registered));
       RegisteredCodec<T>::encode(writer, layer, *kind);
@@ -619,37 +603,40 @@ struct LayerCodec<Sequential<T>> {
     const std::string where = location.empty() ? "the network" : location;
     if (network.size() != file.size())
       fail(where, ": the network has ", network.size(), " layers, the file has ", file.size());
-    for (std::size_t i = 0; i < network.size(); ++i) {
+    const std::vector<ConstChild<T>> ours = network.children(), theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
       const std::string here = layer_location(prefix, i);
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+      const bool known = visit_layer_codec(ours[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        if (!file.template holds<L>(i))
+        if (theirs[i].layer.kind() != typeid(L))
           fail(here, ": the network has ", network.layer_name(i), ", the file has ",
                file.layer_name(i));
         const std::string named = here + " (" + network.layer_name(i) + ")";
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named,
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named,
                          prefix + std::to_string(i) + ".");
         else
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named);
       });
       if (known) continue;
-      if (!registered_kind<T>(network.children()[i].layer.type()))
+      if (!registered_kind<T>(ours[i].layer.kind()))
         fail(here, ": the network has ", network.layer_name(i),
              ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
              "cannot be in a model file; the file has ", file.layer_name(i));
-      RegisteredCodec<T>::compare(network.children()[i].layer, file.children()[i].layer,
+      RegisteredCodec<T>::compare(ours[i].layer, theirs[i].layer,
                                   here + " (" + network.layer_name(i) + ")");
     }
   }
 
   static void assign(Sequential<T>& network, const Sequential<T>& file) {
-    for (std::size_t i = 0; i < network.size(); ++i) {
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+    const std::vector<Child<T>> ours = network.children();
+    const std::vector<ConstChild<T>> theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+      const bool known = visit_layer_codec(theirs[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
+        Codec::assign(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>());
       });
-      if (!known) RegisteredCodec<T>::assign(network.children()[i].layer, file.children()[i].layer);
+      if (!known) RegisteredCodec<T>::assign(ours[i].layer, theirs[i].layer);
     }
   }
 };

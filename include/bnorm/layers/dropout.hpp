@@ -6,6 +6,7 @@
 #include "../core/buffer.hpp"
 #include "../core/generator.hpp"
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
@@ -40,6 +41,12 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   // The mask stream. Copy it to replay a mask (as the gradient check does).
   Generator& generator() { return generator_; }
   const Generator& generator() const { return generator_; }
+
+  // ONNX (core/onnx_node.hpp): Dropout with ratio p, the identity in inference, kept so that
+  // the file loads back as the same network; the random stream is not exported.
+  std::vector<OnnxNode> onnx_nodes() const {
+    return {{.op = "Dropout", .inputs = {{".ratio", {}, {p_}, true}}}};
+  }
 
   // The mask stream, so that a resumed run draws the masks it would have drawn.
   std::vector<Buffer<T>> buffers() { return {Buffer<T>("generator", generator_)}; }

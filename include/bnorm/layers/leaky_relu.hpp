@@ -3,9 +3,11 @@
 #pragma once
 
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
+#include <vector>
 
 namespace bnorm {
 
@@ -27,6 +29,10 @@ class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
     return text.str();
   }
   T slope() const { return slope_; }
+  // ONNX (core/onnx_node.hpp): LeakyRelu with alpha = slope.
+  std::vector<OnnxNode> onnx_nodes() const {
+    return {{.op = "LeakyRelu", .attributes = {{"alpha", OnnxAttribute::Type::real, double(slope_)}}}};
+  }
 
   // On the dispatched kernels of core/kernels.hpp.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {

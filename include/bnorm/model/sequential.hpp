@@ -285,6 +285,17 @@ class Sequential {
     return layers_[index].layer.name();
   }
 
+  // Its layers' ONNX nodes in order (core/onnx_node.hpp), each with its layer's path.
+  std::vector<OnnxNode> onnx_nodes() const {
+    std::vector<OnnxNode> nodes;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      for (OnnxNode& node : layers_[i].layer.onnx_nodes()) {
+        node.path = std::to_string(i) + (node.path.empty() ? "" : "." + node.path);
+        nodes.push_back(std::move(node));
+      }
+    return nodes;
+  }
+
   std::string name() const {
     std::ostringstream text;
     text << "Sequential(";
