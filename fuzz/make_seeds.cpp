@@ -1,5 +1,7 @@
-// Writes the fuzzer's seed corpus: valid model files, float and double, covering every
-// layer kind and option. Usage: make_seeds <folder>
+// Writes the fuzzers' generated seeds: valid model files, float and double, covering every
+// layer kind and option, and checkpoints of the checkpoint target's training run before and
+// after a few steps. Usage: make_seeds <model-file folder> <checkpoint folder>
+#include "checkpoint_target.hpp"
 #include "support/model_files.hpp"
 
 #include <cstdio>
@@ -30,16 +32,27 @@ void write_seeds(const std::filesystem::path& folder, const char* type) {
   write("nested", Sequential<T>{Sequential<T>{Sequential<T>{ReLU<T>()}, Tanh<T>()}, Sequential<T>()});
 }
 
+template <class T>
+void write_checkpoint_seeds(const std::filesystem::path& folder, const char* type) {
+  bnorm_fuzz::checkpoint_target::Run<T> run;
+  write_file(folder / (std::string(type) + "_untrained.ckpt"), run.save());
+  run.train(6);  // past an epoch's end, the plateau's patience and its cooldown
+  write_file(folder / (std::string(type) + "_trained.ckpt"), run.save());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <folder>\n", argv[0]);
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s <model-file folder> <checkpoint folder>\n", argv[0]);
     return 2;
   }
-  const std::filesystem::path folder = argv[1];
-  std::filesystem::create_directories(folder);
-  write_seeds<float>(folder, "float");
-  write_seeds<double>(folder, "double");
+  const std::filesystem::path models = argv[1], checkpoints = argv[2];
+  std::filesystem::create_directories(models);
+  std::filesystem::create_directories(checkpoints);
+  write_seeds<float>(models, "float");
+  write_seeds<double>(models, "double");
+  write_checkpoint_seeds<float>(checkpoints, "float");
+  write_checkpoint_seeds<double>(checkpoints, "double");
   return 0;
 }

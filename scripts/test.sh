@@ -11,8 +11,8 @@
 #              (scripts/smoke-examples.sh); then the distributed example on 1 vs 2 processes
 #              (the examples are built with g++, optimized, not sanitized)
 #   3. tsan    concurrent inference under ThreadSanitizer (scripts/test-tsan.sh)
-#   4. fuzz    the three file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
-#              fuzzers side by side (scripts/fuzz.sh)
+#   4. fuzz    the four file readers under libFuzzer, BNORM_FUZZ_SECONDS (60) s each, the
+#              fuzzers side by side, from the committed corpora (scripts/fuzz.sh, fuzz/README.md)
 # and, only when asked for:
 #   asan       the suite built and run again under the sanitizers in a build folder of its own
 #              (scripts/test-sanitizers.sh; with g++ unless BNORM_SANITIZER_CXX says otherwise):

@@ -459,6 +459,40 @@ TEST_CASE("load_onnx: every class of bad input throws bnorm::Error naming the fi
     CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "not an initializer");
     classes = 1;
   }
+  SUBCASE("a required input given as the empty name (ONNX's absent optional input)") {
+    // Found by the ONNX fuzzer (fuzz/regressions/onnx/): Gemm ["x", "", "b"] and MatMul
+    // ["x", ""] were dereferenced as null weights.
+    edited([](auto& model) { find_node(model, "Gemm")->set_input(1, ""); });
+    CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "node 0", "(Gemm)", "no weight B",
+                         "the empty name");
+    const auto matmul = fixtures / (stem("matmul_add", "float", 15) + ".onnx");
+    auto model = parse(matmul);
+    find_node(model, "MatMul")->set_input(1, "");
+    write_model(model, path);
+    CHECK_ERROR_MENTIONS(load_onnx<double>(path), "bad.onnx", "(MatMul)", "no weight",
+                         "the empty name");
+    edited([](auto& model) { find_node(model, "BatchNormalization")->set_input(3, ""); });
+    CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "(BatchNormalization)",
+                         "no input_mean", "the empty name");
+    edited([](auto& model) {
+      auto* node = find_node(model, "BatchNormalization");
+      node->mutable_input()->RemoveLast();
+      node->mutable_input()->RemoveLast();
+    });
+    CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "(BatchNormalization)", "has 3 inputs");
+    // The optional bias C given as "" is a Dense without bias, as ONNX says.
+    edited([](auto& model) { find_node(model, "Gemm")->set_input(2, ""); });
+    CHECK_FALSE(load_onnx<float>(path).layer<Dense<float>>(0).has_bias());
+    classes = 1;
+  }
+  SUBCASE("an Add in another operator domain is not read as a MatMul's bias") {
+    const auto matmul = fixtures / (stem("matmul_add", "float", 15) + ".onnx");
+    auto model = parse(matmul);
+    find_node(model, "Add")->set_domain("com.example");
+    write_model(model, path);
+    CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "(Add)", "com.example");
+    classes = 1;
+  }
   SUBCASE("Gemm attributes a Dense cannot express") {
     edited([](auto& model) { set_float_attribute(*find_node(model, "Gemm"), "alpha", 2.0f); });
     CHECK_ERROR_MENTIONS(load_onnx<float>(path), "bad.onnx", "(Gemm)", "alpha 2");
@@ -531,4 +565,30 @@ TEST_CASE("load_onnx: every class of bad input throws bnorm::Error naming the fi
     classes = 1;
   }
   CHECK(classes >= 1);
+}
+
+TEST_CASE("load_onnx: many Identity nodes of one weight share it instead of copying it") {
+  // 20,000 Identity nodes of a 512 x 512 weight: a copy per node would ask for 40 GB
+  // (bad_alloc or the machine's memory), sharing costs nothing. The file is 1.6 MB.
+  TempDir folder;
+  const auto path = folder / "identities.onnx";
+  auto model = parse(fixtures / (stem("chain", "float", 15) + ".onnx"));
+  auto* graph = model.mutable_graph();
+  auto* big = graph->add_initializer();
+  big->set_name("big");
+  big->set_data_type(onnx::TensorProto_DataType_FLOAT);
+  big->add_dims(512);
+  big->add_dims(512);
+  big->mutable_raw_data()->assign(std::size_t(512 * 512 * 4), '\0');
+  std::string previous = "big";
+  for (int i = 0; i < 20000; ++i) {
+    auto* identity = graph->add_node();
+    identity->set_op_type("Identity");
+    identity->add_input(previous);
+    previous = "big_copy_" + std::to_string(i);
+    identity->add_output(previous);
+  }
+  write_model(model, path);
+  CHECK(load_onnx<float>(path).size() ==
+        load_onnx<float>(fixtures / (stem("chain", "float", 15) + ".onnx")).size());
 }

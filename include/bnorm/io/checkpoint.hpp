@@ -311,19 +311,43 @@ void read_checkpoint_object(std::string_view file, std::string_view payload,
   if (!in.at_end()) in.fail(in.remaining(), " bytes of state left over");
 }
 
+// The bytes save_checkpoint writes.
+template <class... Objects>
+std::string encode_checkpoint(Objects&... objects) {
+  ByteWriter file;
+  file.raw(checkpoint_magic);
+  file.u32(checkpoint_version);
+  file.u32(static_cast<std::uint32_t>(sizeof...(Objects)));
+  (encode_checkpoint_object(file, objects), ...);
+  file.u32(crc32c(file.bytes()));
+  return file.take();
+}
+
+// load_checkpoint on the bytes of a file; `source` names it in messages (the fuzzer's entry).
+template <class... Objects>
+void load_checkpoint_bytes(std::string_view bytes, const std::string& source, Objects&... objects) {
+  const auto payloads = checkpoint_payloads(bytes, source, objects...);
+  std::size_t index = 0;
+  auto check = [&](auto& object) {
+    read_checkpoint_object<false>(bytes, payloads[index], source, index, object);
+    ++index;
+  };
+  (check(objects), ...);
+  index = 0;
+  auto load = [&](auto& object) {
+    read_checkpoint_object<true>(bytes, payloads[index], source, index, object);
+    ++index;
+  };
+  (load(objects), ...);
+}
+
 }  // namespace detail
 
 // Writes the objects' state to `path` atomically (io/atomic_file.hpp): a kill at any moment
 // leaves the previous checkpoint or the new one.
 template <class... Objects>
 void save_checkpoint(const std::filesystem::path& path, Objects&... objects) {
-  ByteWriter file;
-  file.raw(detail::checkpoint_magic);
-  file.u32(detail::checkpoint_version);
-  file.u32(static_cast<std::uint32_t>(sizeof...(Objects)));
-  (detail::encode_checkpoint_object(file, objects), ...);
-  file.u32(crc32c(file.bytes()));
-  write_file_atomically(path, file.bytes());
+  write_file_atomically(path, detail::encode_checkpoint(objects...));
 }
 
 // Restores the objects saved by save_checkpoint(path, ...) with the same kinds in the same
@@ -335,19 +359,7 @@ void load_checkpoint(const std::filesystem::path& path, Objects&... objects) {
   if (!file) detail::fail(source, ": cannot be opened for reading (missing?)");
   const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   if (file.bad()) detail::fail(source, ": reading failed");
-  const auto payloads = detail::checkpoint_payloads(bytes, source, objects...);
-  std::size_t index = 0;
-  auto check = [&](auto& object) {
-    detail::read_checkpoint_object<false>(bytes, payloads[index], source, index, object);
-    ++index;
-  };
-  (check(objects), ...);
-  index = 0;
-  auto load = [&](auto& object) {
-    detail::read_checkpoint_object<true>(bytes, payloads[index], source, index, object);
-    ++index;
-  };
-  (load(objects), ...);
+  detail::load_checkpoint_bytes(bytes, source, objects...);
 }
 
 }  // namespace bnorm

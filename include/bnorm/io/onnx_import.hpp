@@ -40,6 +40,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -101,8 +102,8 @@ class OnnxImporter {
 
   void collect_constants() {
     for (const auto& initializer : graph_.initializer())
-      constants_[initializer.name()] =
-          read_onnx_tensor(initializer, source_ + ": initializer '" + initializer.name() + "'");
+      constants_[initializer.name()] = std::make_shared<const OnnxTensor>(
+          read_onnx_tensor(initializer, source_ + ": initializer '" + initializer.name() + "'"));
     // Constant and Identity-of-a-constant nodes, in graph order (ONNX sorts nodes
     // topologically, so an Identity comes after what it copies).
     for (int i = 0; i < graph_.node_size(); ++i) {
@@ -113,14 +114,24 @@ class OnnxImporter {
             node.output_size() != 1)
           fail_node(i, "has no tensor 'value' with one output; bnorm reads Constant nodes "
                        "that hold a tensor");
-        constants_[node.output(0)] = read_onnx_tensor(value->t(), source_ + ": " + node_label(i));
+        constants_[node.output(0)] = std::make_shared<const OnnxTensor>(
+            read_onnx_tensor(value->t(), source_ + ": " + node_label(i)));
         constant_nodes_.insert(i);
       } else if (node.op_type() == "Identity" && node.input_size() == 1 &&
                  node.output_size() == 1 && constants_.count(node.input(0))) {
+        // Shared, not copied: a file of many Identity nodes of one tensor must not make
+        // the loader allocate that tensor once per node.
         constants_[node.output(0)] = constants_.at(node.input(0));
         constant_nodes_.insert(i);
       }
     }
+    // Who reads each value, found once: the chain is then followed in linear time, however
+    // many nodes a file holds.
+    for (int i = 0; i < graph_.node_size(); ++i)
+      for (const auto& input : graph_.node(i).input()) {
+        auto& readers = readers_[input];
+        if (readers.empty() || readers.back() != i) readers.push_back(i);
+      }
   }
 
   // The one graph input that is not an initializer (older exports list those as inputs).
@@ -170,14 +181,9 @@ class OnnxImporter {
   // The index of the one compute node that reads `value`.
   int only_consumer(const std::string& value) const {
     std::vector<int> readers;
-    for (int i = 0; i < graph_.node_size(); ++i) {
-      if (constant_nodes_.count(i)) continue;
-      for (const auto& input : graph_.node(i).input())
-        if (input == value) {
-          readers.push_back(i);
-          break;
-        }
-    }
+    if (const auto found = readers_.find(value); found != readers_.end())
+      for (const int i : found->second)
+        if (!constant_nodes_.count(i)) readers.push_back(i);
     if (readers.size() == 1) return readers.front();
     if (readers.empty())
       fail(source_, ": nothing reads '", value, "', and it is not the graph's output: the "
@@ -186,9 +192,9 @@ class OnnxImporter {
          " and ", node_label(readers[1]), "); bnorm reads a graph that is one chain of layers");
   }
 
-  // Input `position` of node `index`, which must be a constant, or nullptr when the input
-  // is absent (optional inputs: missing or "").
-  const OnnxTensor* constant_input(int index, int position, const char* role) const {
+  // Optional input `position` of node `index`, which must be a constant, or nullptr when
+  // it is absent (missing, or "": ONNX's name for an absent optional input).
+  const OnnxTensor* optional_constant_input(int index, int position, const char* role) const {
     const auto& node = graph_.node(index);
     if (position >= node.input_size() || node.input(position).empty()) return nullptr;
     const auto found = constants_.find(node.input(position));
@@ -196,7 +202,16 @@ class OnnxImporter {
       fail_node(index, "takes its ", role, " from '", node.input(position),
                 "', which is not an initializer or a Constant; bnorm reads weights stored in "
                 "the file");
-    return &found->second;
+    return found->second.get();
+  }
+  // A required input: absent ("" or missing) is an error, never a null tensor.
+  const OnnxTensor& constant_input(int index, int position, const char* role) const {
+    const OnnxTensor* tensor = optional_constant_input(index, position, role);
+    if (!tensor)
+      fail_node(index, "has no ", role, " (input ", position, " is ",
+                position < graph_.node(index).input_size() ? "the empty name" : "missing",
+                "); the operator requires it");
+    return *tensor;
   }
 
   // The node's single data output; every other output must be unused (Dropout's mask).
@@ -210,9 +225,7 @@ class OnnxImporter {
     return node.output(0);
   }
   bool is_read(const std::string& value) const {
-    for (const auto& node : graph_.node())
-      for (const auto& input : node.input())
-        if (input == value) return true;
+    if (readers_.count(value)) return true;
     for (const auto& output : graph_.output())
       if (output.name() == value) return true;
     return false;
@@ -291,39 +304,40 @@ class OnnxImporter {
     const std::int64_t trans_b = int_attribute(node, "transB", 0, where);
     if (alpha != 1.0f) fail_node(index, "has alpha ", alpha, "; bnorm's Dense has alpha 1");
     if (trans_a != 0) fail_node(index, "has transA ", trans_a, "; bnorm reads A as [batch, features]");
-    const OnnxTensor* b = constant_input(index, 1, "weight B");
-    const OnnxTensor* c = constant_input(index, 2, "bias C");
+    const OnnxTensor& b = constant_input(index, 1, "weight B");
+    const OnnxTensor* c = optional_constant_input(index, 2, "bias C");
     if (c && beta != 1.0f) fail_node(index, "has beta ", beta, "; bnorm's Dense has beta 1");
-    if (b->dims.size() != 2) fail_node(index, "has a weight B of shape ", b->shape(), "; a matrix was expected");
+    if (b.dims.size() != 2) fail_node(index, "has a weight B of shape ", b.shape(), "; a matrix was expected");
     // Dense's weight is [out, in]: B itself with transB = 1, B's transpose otherwise.
-    const std::int64_t out = trans_b ? b->dims[0] : b->dims[1];
-    const std::int64_t in = trans_b ? b->dims[1] : b->dims[0];
-    add_dense(index, *b, trans_b != 0, in, out, c);
+    const std::int64_t out = trans_b ? b.dims[0] : b.dims[1];
+    const std::int64_t in = trans_b ? b.dims[1] : b.dims[0];
+    add_dense(index, b, trans_b != 0, in, out, c);
     return data_output(index);
   }
 
   std::string translate_matmul(int index, std::set<int>& visited) {
     check_inputs(index, 2, 2);
-    const OnnxTensor* b = constant_input(index, 1, "weight");
-    if (b->dims.size() != 2) fail_node(index, "has a weight of shape ", b->shape(), "; a matrix was expected");
+    const OnnxTensor& b = constant_input(index, 1, "weight");
+    if (b.dims.size() != 2) fail_node(index, "has a weight of shape ", b.shape(), "; a matrix was expected");
     std::string output = data_output(index);
     // MatMul then Add of a constant vector is a Linear with bias.
     const OnnxTensor* bias = nullptr;
     if (output != graph_.output(0).name()) {
       const int next = only_consumer(output);
       const auto& add = graph_.node(next);
-      if (add.op_type() == "Add" && add.input_size() == 2) {
+      if (add.op_type() == "Add" && add.input_size() == 2 &&
+          (add.domain().empty() || add.domain() == "ai.onnx")) {
         const int other = add.input(0) == output ? 1 : 0;
         const auto found = constants_.find(add.input(other));
         if (found == constants_.end())
           fail_node(next, "adds '", add.input(other), "', which is not an initializer or a "
                           "Constant; bnorm reads an Add only as the bias of a MatMul");
-        bias = &found->second;
+        bias = found->second.get();
         visited.insert(next);
         output = data_output(next);
       }
     }
-    add_dense(index, *b, false, b->dims[0], b->dims[1], bias);
+    add_dense(index, b, false, b.dims[0], b.dims[1], bias);
     return output;
   }
 
@@ -364,8 +378,7 @@ class OnnxImporter {
     const OnnxTensor* tensors[4];
     std::int64_t features = -1;
     for (int k = 0; k < 4; ++k) {
-      tensors[k] = constant_input(index, k + 1, roles[k]);
-      if (!tensors[k]) fail_node(index, "has no ", roles[k]);
+      tensors[k] = &constant_input(index, k + 1, roles[k]);
       if (tensors[k]->dims.size() != 1 || (features >= 0 && tensors[k]->dims[0] != features))
         fail_node(index, "has a ", roles[k], " of shape ", tensors[k]->shape(),
                   features >= 0 ? "; [" + std::to_string(features) + "] was expected" :
@@ -405,13 +418,13 @@ class OnnxImporter {
       ratio = shortest_decimal(float_attribute(node, "ratio", 0.5f, where));
     } else {
       check_inputs(index, 1, 3);
-      if (const OnnxTensor* given = constant_input(index, 1, "ratio")) {
+      if (const OnnxTensor* given = optional_constant_input(index, 1, "ratio")) {
         if (given->values.size() != 1) fail_node(index, "has a ratio of shape ", given->shape());
         ratio = given->data_type == onnx::TensorProto_DataType_FLOAT
                     ? shortest_decimal(static_cast<float>(given->values[0]))
                     : given->values[0];
       }
-      if (const OnnxTensor* training = constant_input(index, 2, "training_mode"))
+      if (const OnnxTensor* training = optional_constant_input(index, 2, "training_mode"))
         if (training->values.size() != 1)
           fail_node(index, "has a training_mode of shape ", training->shape());
     }
@@ -425,7 +438,8 @@ class OnnxImporter {
   const onnx::GraphProto& graph_;
   std::string source_;
   std::int64_t opset_ = 0;
-  std::map<std::string, OnnxTensor> constants_;
+  std::map<std::string, std::shared_ptr<const OnnxTensor>> constants_;
+  std::map<std::string, std::vector<int>> readers_;  // value -> the nodes reading it, in order
   std::set<int> constant_nodes_;
   std::int64_t features_ = -1;  // of the activations so far; -1 while unknown
   std::string output_features_;
