@@ -21,7 +21,7 @@ namespace bnorm {
 // An attribute of a node: INT or FLOAT (a double rounded to float where it is stored).
 struct OnnxAttribute {
   enum class Type { integer, real };
-  std::string name;
+  std::string name{};
   Type type = Type::real;
   double value = 0;
 };
@@ -29,21 +29,22 @@ struct OnnxAttribute {
 // A constant input of a node, stored as an initializer named "<layer path><suffix>"
 // ("0.weight"), after the node's data input.
 struct OnnxInitializer {
-  std::string suffix;
-  std::vector<std::int64_t> dims;  // ONNX's row-major order
-  std::vector<double> values;      // stored as the network's scalar type...
-  bool as_double = false;          // ...or always as double (Dropout's ratio)
+  std::string suffix{};
+  std::vector<std::int64_t> dims{};  // ONNX's row-major order
+  std::vector<double> values{};      // stored as the network's scalar type...
+  bool as_double = false;            // ...or always as double (Dropout's ratio)
 };
 
+// Every member has a default, so that a layer names only the ones it sets ({.op = "Relu"}).
 struct OnnxNode {
-  std::string op;                  // the operator ("Gemm"); empty with a refusal
-  std::vector<OnnxInitializer> inputs;
-  std::vector<OnnxAttribute> attributes;
+  std::string op{};                // the operator ("Gemm"); empty with a refusal
+  std::vector<OnnxInitializer> inputs{};
+  std::vector<OnnxAttribute> attributes{};
   Index in_features = -1;          // the features it reads; -1: any number
   Index out_features = -1;         // the features it writes; -1: as many as it reads
-  std::string refusal;             // non-empty: why the layer cannot be exported
+  std::string refusal{};           // non-empty: why the layer cannot be exported
   // Filled in by the tools: the layer's path below the exporting network ("1.0") and name.
-  std::string path, layer;
+  std::string path{}, layer{};
 };
 
 }  // namespace bnorm
