@@ -59,8 +59,9 @@ struct StateDictEntry {
   long long* counter = nullptr;      // null for values
 };
 
-template <class T>
-std::vector<StateDictEntry<T>> state_dict_entries(Sequential<T>& net) {
+// Views of `net`'s state: to load into a Sequential<T>, to save from a const one.
+template <class T, class Net>
+std::vector<StateDictEntry<T>> state_dict_entries(Net& net) {
   const auto shape_of = [](int dimensions, Index rows, Index cols) {
     if (dimensions == 1) return std::vector<std::uint64_t>{std::uint64_t(rows)};
     return std::vector<std::uint64_t>{std::uint64_t(rows), std::uint64_t(cols)};
@@ -108,7 +109,7 @@ namespace detail {
 template <FileScalar T>
 void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const std::string& source) {
   const SafetensorsContents contents = parse_safetensors(bytes, source);
-  const std::vector<StateDictEntry<T>> entries = state_dict_entries(net);
+  const std::vector<StateDictEntry<T>> entries = state_dict_entries<T>(net);
 
   std::map<std::string, const SafetensorsTensor*> in_file;
   for (const auto& tensor : contents.tensors) in_file[tensor.name] = &tensor;
@@ -164,8 +165,7 @@ void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const st
 // save_safetensors's bytes.
 template <FileScalar T>
 std::string encode_state_dict(const Sequential<T>& net) {
-  // parameters() and buffers() are non-const views; they are only read here.
-  const std::vector<StateDictEntry<T>> entries = state_dict_entries(const_cast<Sequential<T>&>(net));
+  const std::vector<StateDictEntry<T>> entries = state_dict_entries<T>(net);
   std::vector<SafetensorsOutput> tensors;
   tensors.reserve(entries.size());
   for (const auto& entry : entries) {

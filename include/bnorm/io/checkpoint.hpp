@@ -36,6 +36,7 @@
 #include "../model/sequential.hpp"
 #include "atomic_file.hpp"
 #include "crc32c.hpp"
+#include "generator_bytes.hpp"
 #include "little_endian.hpp"
 
 #include <algorithm>
@@ -106,11 +107,8 @@ class CheckpointWriter {
   void flag(std::string_view what, char& value) { flag(what, value != 0); }
   void word(std::string_view, std::uint64_t& value) { out_.u64(value); }
 
-  void generator(std::string_view what, const Generator& generator) {
-    Generator::State state = generator.state();
-    for (auto& word : state.words) this->word(what, word);
-    number(what, state.spare_normal);
-    flag(what, state.has_spare_normal);
+  void generator(std::string_view, const Generator& generator) {
+    write_generator_state(out_, generator.state());
   }
 
   template <class Derived>
@@ -198,17 +196,8 @@ class CheckpointReader {
   }
   void word(std::string_view what, std::uint64_t& value) { store(value, in_.u64(what)); }
 
-  void generator(std::string_view what, Generator& generator) {
-    Generator::State state;  // read in both passes, for the checks below
-    for (auto& word : state.words) word = in_.u64(what);
-    const std::size_t spare_at = in_.position();
-    state.spare_normal = in_.scalar<double>(what);
-    state.has_spare_normal = in_.boolean(what);
-    if (state.words == decltype(state.words){})
-      in_.fail(what, ": the generator state is all zero, which no seeded generator has");
-    if (!std::isfinite(state.spare_normal))
-      in_.fail_at(spare_at, what, ": the generator's spare normal is ", state.spare_normal,
-                  "; a generator draws finite normals");
+  void generator(std::string_view, Generator& generator) {
+    const Generator::State state = read_generator_state(in_);
     if constexpr (Load) generator.set_state(state);
   }
 

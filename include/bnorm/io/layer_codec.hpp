@@ -32,6 +32,7 @@
 #include "../layers/tanh.hpp"
 #include "../core/layer_ref.hpp"
 #include "../model/sequential.hpp"
+#include "generator_bytes.hpp"
 #include "layer_registry.hpp"
 #include "little_endian.hpp"
 
@@ -118,23 +119,6 @@ Field read_option(ByteReader& reader, std::string_view what) {
   return static_cast<Field>(value);
 }
 
-// A Generator's state as Dropout and registered layers store it: the four xoshiro256** words,
-// the spare normal, its flag. No seeded generator is all zero, and Box-Muller's normals are
-// finite.
-inline Generator::State read_generator_state(ByteReader& reader) {
-  Generator::State state;
-  for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-  const std::size_t spare_at = reader.position();
-  state.spare_normal = reader.scalar<double>("generator's spare normal");
-  state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-  if (state.words == decltype(state.words){})
-    reader.fail("the generator state is all zero, which no seeded generator has");
-  if (!std::isfinite(state.spare_normal))
-    reader.fail_at(spare_at, "the generator's spare normal is ", state.spare_normal,
-                   "; a generator draws finite normals");
-  return state;
-}
-
 // ---- Codecs ------------------------------------------------------------------------------
 
 template <class L>
@@ -144,12 +128,12 @@ template <class T>
 using BuiltinLayers = std::tuple<Sequential<T>, Dense<T>, BatchNorm<T>, ReLU<T>, LeakyReLU<T>,
                                  Sigmoid<T>, Tanh<T>, Identity<T>, Dropout<T>>;
 
-// Calls visit(LayerCodec<L>{}) for the built-in type L of layer `index` of `net`; returns
-// false, without calling it, for a type that is not built in.
+// Calls visit(LayerCodec<L>{}) for the built-in kind L of `layer` (core/layer_ref.hpp: a
+// subclass is stored as its kind); returns false, without calling it, for another kind.
 template <class T, class Visit>
-bool visit_layer_codec(const Sequential<T>& net, std::size_t index, Visit&& visit) {
+bool visit_layer_codec(const ConstLayerRef<T>& layer, Visit&& visit) {
   return [&]<class... L>(std::tuple<L...>*) {
-    return ((net.template holds<L>(index) ? (visit(LayerCodec<L>{}), true) : false) || ...);
+    return ((layer.kind() == typeid(L) ? (visit(LayerCodec<L>{}), true) : false) || ...);
   }(static_cast<BuiltinLayers<T>*>(nullptr));
 }
 
@@ -222,13 +206,9 @@ struct LayerCodec<Dropout<T>> {
   using Layer = Dropout<T>;
   static constexpr LayerTag tag = LayerTag::dropout;
   static constexpr std::string_view kind = "Dropout";
-  // The generator is read, not changed: the const_cast only reaches its non-const accessor.
   static void encode(ByteWriter& writer, const Dropout<T>& layer) {
     write_option(writer, layer.p());
-    const Generator::State state = const_cast<Dropout<T>&>(layer).generator().state();
-    for (const std::uint64_t word : state.words) writer.u64(word);
-    writer.scalar(state.spare_normal);
-    writer.boolean(state.has_spare_normal);
+    write_generator_state(writer, layer.generator().state());
   }
   static Dropout<T> decode(ByteReader& reader, const std::string&, int) {
     const double p = read_option<double>(reader, "p");
@@ -245,7 +225,7 @@ struct LayerCodec<Dropout<T>> {
     require_same(location, "p", network.p(), file.p());
   }
   static void assign(Dropout<T>& network, const Dropout<T>& file) {
-    network.generator() = const_cast<Dropout<T>&>(file).generator();
+    network.generator() = file.generator();
   }
 };
 
@@ -411,8 +391,8 @@ struct StateSlot {
 };
 
 // Every parameter, then every buffer, of a layer and its children (core/layer_ref.hpp).
-template <class T>
-std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
+template <template <class> class Ref, class T>
+std::vector<StateSlot<T>> state_slots(const Ref<T>& layer) {
   std::vector<StateSlot<T>> slots;
   for (Parameter<T>& parameter : named_parameters(layer))
     slots.push_back({parameter.name(), BufferKind::values, parameter.value().data(), parameter.rows(),
@@ -437,7 +417,7 @@ std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
 // constructor arguments, u64 count and state entries (docs/model_format.md).
 template <FileScalar T>
 struct RegisteredCodec {
-  static void encode(ByteWriter& writer, const LayerRef<T>& layer, const RegisteredLayer<T>& kind) {
+  static void encode(ByteWriter& writer, const ConstLayerRef<T>& layer, const RegisteredLayer<T>& kind) {
     writer.u32(static_cast<std::uint32_t>(kind.name.size()));
     writer.raw(kind.name);
     writer.u32(kind.version);
@@ -457,10 +437,7 @@ struct RegisteredCodec {
       } else if (slot.kind == BufferKind::counter) {
         writer.i64(*slot.counter);
       } else {
-        const Generator::State state = slot.generator->state();
-        for (const std::uint64_t word : state.words) writer.u64(word);
-        writer.scalar(state.spare_normal);
-        writer.boolean(state.has_spare_normal);
+        write_generator_state(writer, slot.generator->state());
       }
     }
   }
@@ -516,9 +493,10 @@ struct RegisteredCodec {
   }
 
   // load_into's check: the same kind, constructor arguments and state shapes.
-  static void compare(const LayerRef<T>& network, const LayerRef<T>& file, const std::string& location) {
-    const RegisteredLayer<T>* kind = registered_kind(network);
-    if (network.type() != file.type())
+  static void compare(const ConstLayerRef<T>& network, const ConstLayerRef<T>& file,
+                      const std::string& location) {
+    const RegisteredLayer<T>* kind = registered_kind<T>(network.kind());
+    if (network.kind() != file.kind())
       fail(location, ": the network has ", network.name(), ", the file has ", file.name());
     const auto a = kind->arguments(network), b = kind->arguments(file);
     if (a != b) fail(location, ": the constructor arguments differ");
@@ -531,7 +509,7 @@ struct RegisteredCodec {
   }
 
   // After compare() succeeded: copies every state entry.
-  static void assign(const LayerRef<T>& network, const LayerRef<T>& file) {
+  static void assign(const LayerRef<T>& network, const ConstLayerRef<T>& file) {
     const auto to = state_slots(network), from = state_slots(file);
     for (std::size_t i = 0; i < to.size(); ++i) {
       if (to[i].kind == BufferKind::values)
@@ -558,10 +536,9 @@ struct RegisteredCodec {
 template <class T>
 bool holds_registered_layer(const Sequential<T>& net) {
   bool found = false;
-  for_each_layer(LayerRef<T>(const_cast<Sequential<T>&>(net)),  // read only
-                 [&](const std::string&, const LayerRef<T>& layer) {
-                   found = found || registered_kind(layer) != nullptr;
-                 });
+  for_each_layer(net, [&](const std::string&, const ConstLayerRef<T>& layer) {
+    found = found || registered_kind<T>(layer.kind()) != nullptr;
+  });
   return found;
 }
 
@@ -574,23 +551,22 @@ struct LayerCodec<Sequential<T>> {
 
   // `prefix` is "" for the whole network, "2." for the Sequential that is its layer 2.
   static void encode(ByteWriter& writer, const Sequential<T>& net, const std::string& prefix) {
-    writer.u64(net.size());
-    Children children(net);
-    for (std::size_t i = 0; i < net.size(); ++i) {
-      const bool known = visit_layer_codec(net, i, [&]<class Codec>(Codec) {
+    const std::vector<ConstChild<T>> children = net.children();
+    writer.u64(children.size());
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      const ConstLayerRef<T>& layer = children[i].layer;
+      const bool known = visit_layer_codec(layer, [&]<class Codec>(Codec) {
         writer.u8(static_cast<std::uint8_t>(Codec::tag));
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::encode(writer, net.template layer<Sequential<T>>(i), prefix + std::to_string(i) + ".");
+          Codec::encode(writer, *layer.template as<Sequential<T>>(), prefix + std::to_string(i) + ".");
         else
-          Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
+          Codec::encode(writer, *layer.template as<typename Codec::Layer>());
       });
       if (known) continue;
-      const LayerRef<T> layer = children[i];
-      const RegisteredLayer<T>* kind = registered_kind(layer);
+      const RegisteredLayer<T>* kind = registered_kind<T>(layer.kind());
       if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
-             "): it is not a built-in bnorm layer (Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, ",
-             "Tanh, Identity, Dropout, Sequential) and its type is not registered: call ",
+             "): it is not a built-in bnorm layer and its type is not registered: call ",
              "bnorm::register_layer for it (io/layer_registry.hpp)");
       writer.u8(static_cast<std::uint8_t>(LayerTag::registered));
       RegisteredCodec<T>::encode(writer, layer, *kind);
@@ -628,58 +604,42 @@ struct LayerCodec<Sequential<T>> {
     const std::string where = location.empty() ? "the network" : location;
     if (network.size() != file.size())
       fail(where, ": the network has ", network.size(), " layers, the file has ", file.size());
-    Children network_children(network), file_children(file);
-    for (std::size_t i = 0; i < network.size(); ++i) {
+    const std::vector<ConstChild<T>> ours = network.children(), theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
       const std::string here = layer_location(prefix, i);
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+      const bool known = visit_layer_codec(ours[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        if (!file.template holds<L>(i))
+        if (theirs[i].layer.kind() != typeid(L))
           fail(here, ": the network has ", network.layer_name(i), ", the file has ",
                file.layer_name(i));
         const std::string named = here + " (" + network.layer_name(i) + ")";
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named,
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named,
                          prefix + std::to_string(i) + ".");
         else
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named);
       });
       if (known) continue;
-      if (!registered_kind(network_children[i]))
+      if (!registered_kind<T>(ours[i].layer.kind()))
         fail(here, ": the network has ", network.layer_name(i),
              ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
              "cannot be in a model file; the file has ", file.layer_name(i));
-      RegisteredCodec<T>::compare(network_children[i], file_children[i],
+      RegisteredCodec<T>::compare(ours[i].layer, theirs[i].layer,
                                   here + " (" + network.layer_name(i) + ")");
     }
   }
 
   static void assign(Sequential<T>& network, const Sequential<T>& file) {
-    Children network_children(network), file_children(file);
-    for (std::size_t i = 0; i < network.size(); ++i) {
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+    const std::vector<Child<T>> ours = network.children();
+    const std::vector<ConstChild<T>> theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+      const bool known = visit_layer_codec(theirs[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
+        Codec::assign(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>());
       });
-      if (!known) RegisteredCodec<T>::assign(network_children[i], file_children[i]);
+      if (!known) RegisteredCodec<T>::assign(ours[i].layer, theirs[i].layer);
     }
   }
-
- private:
-  // The layers of a network, to be read only (children() is non-const because references
-  // may write), listed once per network when a registered layer needs them: children() per
-  // layer made n registered layers cost n^2.
-  class Children {
-   public:
-    explicit Children(const Sequential<T>& net) : net_(net) {}
-    LayerRef<T> operator[](std::size_t i) {
-      if (list_.empty()) list_ = const_cast<Sequential<T>&>(net_).children();
-      return list_[i].layer;
-    }
-
-   private:
-    const Sequential<T>& net_;
-    std::vector<Child<T>> list_;
-  };
 };
 
 }  // namespace bnorm::detail

@@ -28,6 +28,7 @@
 #include "../core/buffer.hpp"
 #include "../core/error.hpp"
 #include "../core/inference_scratch.hpp"
+#include "../core/onnx_node.hpp"
 #include "../core/parameter.hpp"
 #include "../core/threads.hpp"
 #include "../core/types.hpp"
@@ -83,6 +84,8 @@ struct BatchNormOptions {
 template <class T>
 class BatchNorm {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a BatchNorm.
+  using layer_kind = BatchNorm;
   explicit BatchNorm(Index features, BatchNormOptions<T> options = {}) : options_(options) {
     detail::check_positive_size("BatchNorm", "features", features);
     detail::require(options.momentum >= 0.0 && options.momentum <= 1.0,
@@ -211,6 +214,26 @@ class BatchNorm {
     std::ostringstream text;
     text << "BatchNorm(" << features() << ")";
     return text.str();
+  }
+
+  // ONNX (core/onnx_node.hpp): BatchNormalization (training_mode 0), epsilon = float(eps),
+  // momentum = float(1 - momentum) (ONNX weighs the old value), the running statistics as
+  // inputs. Lost: num_batches_tracked and the options beyond eps and momentum
+  // (renormalization, ghost batches, the cumulative average: all alike in eval mode).
+  std::vector<OnnxNode> onnx_nodes() const {
+    if (!tracking())
+      return {{.refusal = "keeps no running statistics, so it normalizes with the batch's in eval "
+                          "mode too, which ONNX's BatchNormalization cannot"}};
+    const auto values = [&](const char* suffix, const Vector<T>& vector) {
+      return OnnxInitializer{suffix, {features()}, {vector.data(), vector.data() + vector.size()}};
+    };
+    return {{.op = "BatchNormalization",
+             .inputs = {values(".weight", gamma_), values(".bias", beta_),
+                        values(".running_mean", running_mean_), values(".running_var", running_var_)},
+             .attributes = {{"epsilon", OnnxAttribute::Type::real, options_.eps},
+                            {"momentum", OnnxAttribute::Type::real, 1.0 - options_.momentum}},
+             .in_features = features(),
+             .out_features = features()}};
   }
 
   Index features() const { return gamma_.size(); }
