@@ -6,7 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -144,37 +143,4 @@ TEST_CASE("A registered layer's counter is refused below 0 and at the largest i6
     CHECK(message.find(where) != std::string::npos);
     for (const std::string& word : bad.words) CHECK_MESSAGE(message.find(word) != std::string::npos, "missing: ", word);
   }
-}
-
-namespace {
-// A registered kind with no state and no arguments: the smallest registered record.
-struct Passthrough : Identity<double> {};
-
-// The shortest of three runs of load and load_into of a file of n Passthrough layers.
-double seconds_to_load(std::size_t n) {
-  Sequential<double> net;
-  for (std::size_t i = 0; i < n; ++i) net.add(Passthrough());
-  const std::string bytes = bnorm_test::save_bytes(net);
-  double best = 1e300;
-  for (int run = 0; run < 3; ++run) {
-    const auto start = std::chrono::steady_clock::now();
-    std::istringstream in(bytes), again(bytes);
-    const Sequential<double> loaded = load<double>(in);
-    load_into(net, again);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    CHECK(loaded.size() == n);
-  }
-  return best;
-}
-}  // namespace
-
-TEST_CASE("Loading n registered layers takes time linear in n, not quadratic") {
-  register_layer<Passthrough>(
-      "Passthrough", 1, [](const Passthrough&) { return std::vector<double>{}; },
-      [](const std::vector<double>&, std::uint32_t) { return Passthrough(); });
-  // Eight times the layers: about 8 times the time when linear, 64 when quadratic (listing
-  // every layer once per registered layer: 20,000 took 8 s to load, 87 s to load_into).
-  const double small = seconds_to_load(1000), large = seconds_to_load(8000);
-  INFO("1000 layers: ", small, " s, 8000 layers: ", large, " s");
-  CHECK(large < 20 * small);
 }

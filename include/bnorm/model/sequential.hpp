@@ -329,7 +329,7 @@ class Sequential {
     buffer_snapshot_valid_ = false;
     // The new layer's setting alone: the others have theirs, and revisiting them made n
     // appends (a model file of n one-byte layer records) cost n^2 / 2 calls.
-    layers_.back().layer->set_input_gradient(layers_.size() > 1 || input_gradient_needed_);
+    layers_.back().layer.set_input_gradient(layers_.size() > 1 || input_gradient_needed_);
     return *this;
   }
 
