@@ -16,7 +16,9 @@
 #     to the top so that every header is already included;
 #   - each file, included inside a namespace of its own (bnorm_test_file_<name>): its
 #     `using namespace` lines and the helpers in its anonymous namespace stay its own. Its
-#     #includes do nothing there (every header has an include guard or #pragma once).
+#     #includes do nothing there (every header has an include guard or #pragma once). An
+#     #include after the file's first line of code could not be hoisted: configuring fails,
+#     naming the file and the line.
 # A test file that cannot share a program says so in a line
 # `// bnorm-test-own-program: <why>` (test_sequential.cpp replaces operator new itself) and is
 # built alone from its own source.
@@ -42,6 +44,18 @@ function(bnorm_add_test_batch executable library)
     file(READ ${source} text)
     # The lines before the first line of code: blank, comment and preprocessor lines.
     string(REGEX MATCH "^(([#/][^\n]*)?[ \t]*\n)*" leading "${text}")
+    # An #include after that block would land inside the file's namespace, where a header
+    # not yet included declares its names in the wrong namespace: refuse the file instead.
+    string(LENGTH "${leading}" leading_length)
+    string(SUBSTRING "${text}" ${leading_length} -1 body)
+    string(REGEX MATCH "(^|\n)[ \t]*#[ \t]*include[^\n]*" late_include "${body}")
+    if(late_include)
+      string(STRIP "${late_include}" late_include)
+      message(FATAL_ERROR "${source}: `${late_include}` comes after the file's first line of "
+        "code, so its test batch (tests/TestBatches.cmake) cannot hoist it. Move it up into the "
+        "leading block of #include lines, or build the file alone with a line "
+        "`// bnorm-test-own-program: <why>`.")
+    endif()
     string(APPEND hoisted "// ${test_name}.cpp\n${leading}")
     string(APPEND wrapped "namespace bnorm_test_file_${test_name} {\n#include \"${source}\"\n}\n")
     # Editing a file's #includes changes the batch's source: configure again.

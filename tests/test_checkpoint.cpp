@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -349,4 +350,179 @@ TEST_CASE("A Generator alone, the default generator included, resumes its stream
   load_checkpoint(file, other, default_generator());
   CHECK(other.normal() == next_mine);
   CHECK(default_generator().uniform() == next_default);
+}
+
+namespace {
+
+// Where each field of an object's payload starts: a CheckpointWriter that notes the offset
+// of every field it writes, by the name the walk gives it.
+struct FieldOffsets {
+  static constexpr bool loading = false;
+  ByteWriter out;
+  detail::CheckpointWriter writer{out};
+  std::vector<std::pair<std::string, std::size_t>> fields;
+
+#define BNORM_TEST_NOTED(method)                                \
+  template <class... Arguments>                                 \
+  void method(std::string_view what, Arguments&&... arguments) { \
+    fields.emplace_back(std::string(what), out.size());         \
+    writer.method(what, arguments...);                          \
+  }
+  BNORM_TEST_NOTED(constant)
+  BNORM_TEST_NOTED(count)
+  BNORM_TEST_NOTED(number)
+  BNORM_TEST_NOTED(integer)
+  BNORM_TEST_NOTED(index)
+  BNORM_TEST_NOTED(flag)
+  BNORM_TEST_NOTED(word)
+  BNORM_TEST_NOTED(generator)
+  BNORM_TEST_NOTED(matrix)
+  BNORM_TEST_NOTED(counter)
+  BNORM_TEST_NOTED(finite_number)
+  BNORM_TEST_NOTED(rate)
+  BNORM_TEST_NOTED(fraction)
+  BNORM_TEST_NOTED(permutation)
+#undef BNORM_TEST_NOTED
+
+  // The offset of the `occurrence`-th field named `what`.
+  std::size_t at(std::string_view what, int occurrence = 0) const {
+    for (const auto& [name, offset] : fields)
+      if (name == what && occurrence-- == 0) return offset;
+    FAIL("no field ", what);
+    return 0;
+  }
+};
+
+// The checkpoint of `object` alone, with `replacement` written over the bytes of its field
+// `what` and the checksum made to fit: a well-formed file holding a value out of range.
+template <class Object>
+std::string checkpoint_with(Object& object, std::string_view what, const std::string& replacement,
+                            int occurrence = 0) {
+  FieldOffsets offsets;
+  visit_checkpoint(offsets, object);
+  ByteWriter file;
+  file.raw(detail::checkpoint_magic);
+  file.u32(detail::checkpoint_version);
+  file.u32(1);
+  detail::encode_checkpoint_object(file, object);
+  std::string bytes = file.take();
+  const std::size_t payload = bytes.size() - offsets.out.size();
+  bytes.replace(payload + offsets.at(what, occurrence), replacement.size(), replacement);
+  ByteWriter checksum;
+  checksum.u32(crc32c(bytes));
+  return bytes + checksum.bytes();
+}
+
+std::string i64_bytes(std::int64_t value) {
+  ByteWriter w;
+  w.i64(value);
+  return w.take();
+}
+std::string f64_bytes(double value) {
+  ByteWriter w;
+  w.scalar(value);
+  return w.take();
+}
+
+}  // namespace
+
+TEST_CASE("Values out of range behind a valid checksum throw bnorm::Error and change nothing") {
+  TemporaryFolder folder;
+  const fs::path file = folder.path / "bad.ckpt";
+  // Writes `bytes`, loads them into `object`, and checks the message and that `object` is
+  // as it was.
+  const auto rejects = [&](auto& object, const std::string& bytes, std::initializer_list<std::string> words) {
+    {
+      std::ofstream out(file, std::ios::binary | std::ios::trunc);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    const std::string before = state_of_object(object);
+    const std::string message = bnorm_test::error_message([&] { load_checkpoint(file, object); });
+    INFO("message: ", message);
+    CHECK(message.rfind("<", 0) != 0);
+    CHECK(message.find("bad.ckpt") != std::string::npos);
+    for (const std::string& word : words) CHECK_MESSAGE(message.find(word) != std::string::npos, "missing: ", word);
+    CHECK(state_of_object(object) == before);
+  };
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  constexpr std::int64_t largest = std::numeric_limits<std::int64_t>::max();
+
+  Run<Adam, StepLR> run(1);
+  run.train_until(3);
+
+  SUBCASE("counters: below 0, or where one more step would overflow") {
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "the step count", i64_bytes(-1)),
+            {"object 0 (Adam<double>)", "the step count must be >= 0, found -1", "at byte"});
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "the step count", i64_bytes(largest)),
+            {"the step count is 9223372036854775807", "counting one more would overflow"});
+    rejects(run.net, checkpoint_with(run.net, "1.num_batches_tracked", i64_bytes(-5)),
+            {"object 0 (Sequential<double>)", "1.num_batches_tracked must be >= 0, found -5"});
+    rejects(run.batches, checkpoint_with(run.batches, "the epoch", i64_bytes(largest)),
+            {"object 0 (MiniBatches<double>)", "the epoch is 9223372036854775807"});
+    rejects(run.schedule, checkpoint_with(run.schedule, "last_epoch", i64_bytes(-2)),
+            {"object 0 (StepLR)", "last_epoch must be >= 0, found -2"});
+    ReduceLROnPlateau plateau(run.optimizer);
+    plateau.step(1.0);
+    rejects(plateau, checkpoint_with(plateau, "num_bad_epochs", i64_bytes(largest)),
+            {"num_bad_epochs is 9223372036854775807"});
+    rejects(plateau, checkpoint_with(plateau, "cooldown_counter", i64_bytes(-1)),
+            {"cooldown_counter must be >= 0, found -1"});
+  }
+  SUBCASE("optimizer options: NaN, infinite, or outside the constructor's range") {
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "lr", f64_bytes(nan)),
+            {"object 0 (Adam<double>)", "lr is nan in the checkpoint; it must be a finite number", "at byte"});
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "beta1", f64_bytes(infinity)),
+            {"beta1 is inf in the checkpoint; it must be a finite number"});
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "beta2", f64_bytes(1.0)),
+            {"beta2 is 1 in the checkpoint; it must be in [0, 1)"});
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "eps", f64_bytes(-1e-8)),
+            {"eps is -1e-08 in the checkpoint; it must be finite and >= 0"});
+    rejects(run.optimizer, checkpoint_with(run.optimizer, "weight_decay", f64_bytes(nan), 1),
+            {"weight_decay is nan in the checkpoint; it must be finite and >= 0"});
+    SGD<double> sgd(run.net.parameters(), {.lr = 0.1, .momentum = 0.9});
+    rejects(sgd, checkpoint_with(sgd, "dampening", f64_bytes(-1)), {"object 0 (SGD<double>)", "dampening is -1"});
+    rejects(sgd, checkpoint_with(sgd, "momentum", f64_bytes(nan)), {"momentum is nan"});
+    RMSprop<double> rmsprop(run.net.parameters());
+    rejects(rmsprop, checkpoint_with(rmsprop, "alpha", f64_bytes(2)), {"object 0 (RMSprop<double>)", "alpha is 2"});
+  }
+  SUBCASE("a scheduler's learning rates: NaN or infinite") {
+    rejects(run.schedule, checkpoint_with(run.schedule, "a base learning rate", f64_bytes(nan)),
+            {"object 0 (StepLR)", "a base learning rate is nan in the checkpoint; it must be a finite number"});
+    rejects(run.schedule, checkpoint_with(run.schedule, "a last learning rate", f64_bytes(-infinity), 1),
+            {"a last learning rate is -inf"});
+  }
+  SUBCASE("a generator's state all zero, which no seeded generator has") {
+    Generator generator(5);
+    rejects(generator, checkpoint_with(generator, "the generator", std::string(32, '\0')),
+            {"object 0 (Generator)", "the generator", "all zero"});
+    rejects(run.batches, checkpoint_with(run.batches, "the generator", std::string(32, '\0')),
+            {"object 0 (MiniBatches<double>)", "all zero"});
+  }
+  SUBCASE("a generator's spare normal infinite, which Box-Muller never draws") {
+    Generator generator(5);
+    FieldOffsets offsets;
+    visit_checkpoint(offsets, generator);
+    const std::string words = offsets.out.bytes().substr(0, 32);
+    rejects(generator, checkpoint_with(generator, "the generator", words + f64_bytes(infinity)),
+            {"object 0 (Generator)", "the generator's spare normal is inf"});
+  }
+  SUBCASE("an order that is not a permutation of the data set") {
+    FieldOffsets offsets;
+    visit_checkpoint(offsets, run.batches);
+    // The order is one i64 per example; example 1 made a copy of example 0.
+    const std::string order = offsets.out.bytes().substr(offsets.at("the order"), 16);
+    rejects(run.batches, checkpoint_with(run.batches, "the order", order.substr(0, 8) + order.substr(0, 8)),
+            {"object 0 (MiniBatches<double>)", "the order holds example",
+             "twice: it must be a permutation of [0, 37)"});
+    // Before the first epoch the order is all 0, and loads.
+    Run<Adam, StepLR> unstarted(3);
+    const std::string zeros = checkpoint_with(unstarted.batches, "the order", "");
+    CHECK(unstarted.batches.epoch() == 0);
+    std::ofstream(file, std::ios::binary) << zeros;
+    CHECK_NOTHROW(load_checkpoint(file, run.batches));
+    CHECK(run.batches.epoch() == 0);
+    rejects(run.batches, checkpoint_with(run.batches, "the order", i64_bytes(37)),
+            {"the order", "is 37 in the checkpoint, outside [0, 37)"});
+  }
 }

@@ -263,6 +263,10 @@ TEST_CASE_TEMPLATE("Invalid records are rejected with the layer and the byte at 
   norm = {};
   norm.batches = -1;
   rejects(sequential(norm), {"num_batches_tracked must be >= 0, found -1"});
+  norm.batches = std::numeric_limits<std::int64_t>::max();  // the next training batch would overflow
+  rejects(sequential(norm), {"layer 0 (BatchNorm)", "num_batches_tracked is 9223372036854775807",
+                             "counting one more would overflow",
+                             "at byte " + std::to_string(first_record + 54 + 8 * sizeof(T))});
   norm = {};
   norm.features = 4;  // 4 x 4 values needed, 8 present
   rejects(sequential(norm), {"layer 0 (BatchNorm)", "truncated", "gamma, beta and running statistics"});
@@ -286,6 +290,10 @@ TEST_CASE_TEMPLATE("Invalid records are rejected with the layer and the byte at 
   dropout = {};
   dropout.has_spare = 7;
   rejects(sequential(dropout), {"spare-normal flag must be 0 or 1, found 7"});
+  dropout = {};
+  dropout.spare = std::numeric_limits<double>::quiet_NaN();  // Box-Muller's values are finite
+  rejects(sequential(dropout), {"layer 0 (Dropout)", "the generator's spare normal is nan",
+                                "at byte " + std::to_string(first_record + 1 + 8 + 32)});
 
   // Nested: the index path names the inner layer.
   rejects(sequential(TagRecord{4}, Raw{sequential(TagRecord{6}, norm)}), {"layer 1.1 (BatchNorm)"});

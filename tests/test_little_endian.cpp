@@ -81,6 +81,19 @@ TEST_CASE("A count is trusted only when the bytes it announces are there") {
   CHECK_ERROR_MENTIONS(again.take_count("features", 1, 1), "features must be at least 1, found 0");
 }
 
+TEST_CASE("A counter is read from 0 up to one below the largest i64") {
+  ByteWriter writer;
+  for (const std::int64_t value : {std::int64_t{0}, std::numeric_limits<std::int64_t>::max() - 1,
+                                   std::int64_t{-1}, std::numeric_limits<std::int64_t>::max()})
+    writer.i64(value);
+  ByteReader reader(writer.bytes(), "test");
+  CHECK(reader.counter("steps") == 0);
+  CHECK(reader.counter("steps") == std::numeric_limits<std::int64_t>::max() - 1);
+  CHECK_ERROR_MENTIONS(reader.counter("steps"), "steps must be >= 0, found -1", "(at byte 16)");
+  CHECK_ERROR_MENTIONS(reader.counter("steps"), "steps is 9223372036854775807",
+                       "counting one more would overflow", "(at byte 24)");
+}
+
 TEST_CASE("Empty arrays, whose data pointer may be null, write and read nothing") {
   ByteWriter writer;
   writer.scalars(static_cast<const float*>(nullptr), 0);

@@ -359,6 +359,18 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
                     " \"a\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [4, 8]}}",
                     std::string(8, '\0')),
             {"'a' twice"});
+  {  // a field or a metadata key twice: nlohmann::json would keep the last, the reference reader refuses
+    std::uint64_t size = 0;
+    for (int i = 0; i < 8; ++i) size |= std::uint64_t(static_cast<std::uint8_t>(valid[i])) << (8 * i);
+    const auto with_inserted = [&](const std::string& after, const std::string& inserted) {
+      std::string header = valid.substr(8, size);
+      const std::size_t at = header.find(after);
+      REQUIRE(at != std::string::npos);
+      return file_of(header.insert(at + after.size(), inserted), valid.substr(8 + size));
+    };
+    check_bad(with_inserted("\"0.bias\":{", "\"dtype\":\"F64\","), {"tensor '0.bias' has the field 'dtype' twice"});
+    check_bad(with_inserted("\"__metadata__\":{", "\"format\":\"np\","), {"__metadata__ has the key 'format' twice"});
+  }
   // Entries.
   check_bad(edit([](json& h, std::string&) { h["0.bias"] = 3; }), {"'0.bias' must be an object"});
   check_bad(edit([](json& h, std::string&) { h["0.bias"].erase("dtype"); }), {"'0.bias' has no dtype"});
@@ -409,6 +421,18 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
   check_bad(edit([](json& h, std::string&) { h["0.bias"]["dtype"] = "I32"; }), {"'0.bias' has dtype I32", "F32, F64, F16 and BF16"});
   check_bad(edit([](json& h, std::string&) { h["1.num_batches_tracked"]["dtype"] = "F64"; }),
             {"'1.num_batches_tracked' has dtype F64", "must be I64"});
+  // Counters out of range: a negative count, and one the next training batch would overflow.
+  const auto with_counter = [&](std::int64_t value) {
+    return edit([value](json& h, std::string& data) {
+      const auto begin = h["1.num_batches_tracked"]["data_offsets"][0].get<std::size_t>();
+      for (int i = 0; i < 8; ++i)
+        data[begin + i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xFF);
+    });
+  };
+  CHECK_NOTHROW(detail::parse_safetensors(with_counter(-1), "the parser alone"));
+  check_bad(with_counter(-1), {"tensor '1.num_batches_tracked'", "must be >= 0, found -1", "at byte"});
+  check_bad(with_counter(std::numeric_limits<std::int64_t>::max()),
+            {"tensor '1.num_batches_tracked'", "9223372036854775807", "counting one more would overflow"});
   // A state_dict of another architecture (more in the test case above).
   check_bad(edit([](json& h, std::string&) { h["1.running_mean"]["shape"] = {1, 1}; }),
             {"size mismatch for 1.running_mean: the file has [1, 1], the network [1]"});
@@ -418,7 +442,7 @@ TEST_CASE("Every class of bad input throws bnorm::Error naming the file, the net
             }),
             {"missing keys: 0.bias [1]", "unexpected keys: 0.bias2 [1]"});
 
-  constexpr int bad_input_classes = 40;
+  constexpr int bad_input_classes = 44;
   CHECK(classes == bad_input_classes);
   // Each edit above leaves a file the parser alone would accept, except the one being tested:
   CHECK_NOTHROW(detail::parse_safetensors(edit([](json&, std::string&) {}), "the unedited file"));

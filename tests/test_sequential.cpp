@@ -175,6 +175,26 @@ TEST_CASE("Without the input gradient the first Dense skips dx") {
   CHECK(net.layer<Dense<float>>(0).weight_grad().norm() > 0);
 }
 
+namespace {
+// Scale, counting the calls of its set_input_gradient.
+long input_gradient_settings = 0;
+class CountingScale : public Scale {
+ public:
+  void set_input_gradient(bool) { ++input_gradient_settings; }
+};
+static_assert(Layer<CountingScale, double>);
+}  // namespace
+
+TEST_CASE("Appending a layer sets its input gradient alone: n layers cost O(n), as a model file of n layers loads") {
+  Sequential<double> net;
+  input_gradient_settings = 0;
+  for (int i = 0; i < 1000; ++i) net.add(CountingScale());
+  CHECK(input_gradient_settings == 1000);  // was 1 + 2 + ... + 1000: each add visited every layer
+  input_gradient_settings = 0;
+  net.set_input_gradient(false);  // an explicit change still reaches every layer
+  CHECK(input_gradient_settings == 1000);
+}
+
 TEST_CASE("Errors name the position of the failing layer") {
   Sequential<float> net{Dense<float>(784, 256, Bias::none), BatchNorm<float>(256), ReLU<float>(),
                         Dense<float>(128, 10)};

@@ -34,9 +34,9 @@ BNORM_EXAMPLE_INSTANTIATE class SGD<float>;
 BNORM_EXAMPLE_INSTANTIATE class SoftmaxCrossEntropy<float>;
 BNORM_EXAMPLE_INSTANTIATE class MiniBatches<float>;
 namespace detail {
-// Sequential's type-erased wrapper of each layer type: its virtual functions hold most of
-// the instantiated code, and an extern declaration also keeps its virtual table out.
-#define BNORM_EXAMPLE_LAYER_MODEL(Layer) BNORM_EXAMPLE_INSTANTIATE class LayerModel<float, Layer>;
+// The table of each layer type's operations (core/layer_ref.hpp): its functions hold most of
+// the instantiated code of a Sequential.
+#define BNORM_EXAMPLE_LAYER_MODEL(Layer) BNORM_EXAMPLE_INSTANTIATE struct LayerModel<float, Layer>;
 BNORM_EXAMPLE_FLOAT_LAYERS(BNORM_EXAMPLE_LAYER_MODEL)
 #undef BNORM_EXAMPLE_LAYER_MODEL
 }  // namespace detail

@@ -16,7 +16,9 @@
 //
 // save_onnx(net, path) writes the network in eval mode at opset 17 (io/onnx_export.hpp),
 // a file onnx.checker.check_model(full_check=True) accepts; load_onnx of it gives
-// bit-identical eval outputs. A layer with no ONNX operator (a user's own) makes it throw.
+// bit-identical eval outputs. Each layer describes its nodes next to its class
+// (core/onnx_node.hpp); a layer type without onnx_nodes() (a user's own, unless it declares
+// one) makes it throw, naming the layer.
 //
 // Errors: every problem throws bnorm::Error naming the file and, for a graph it cannot
 // translate, the node (index, name) and its operator: a missing, empty or unparsable file,

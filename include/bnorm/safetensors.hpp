@@ -17,9 +17,10 @@
 //
 // load_safetensors is strict, like PyTorch's load_state_dict(strict=True): every key of the
 // network in the file, no other key, the same shapes. F32, F64, F16 and BF16 tensors convert
-// to T (F16 and BF16 exactly; F64 rounds to nearest in float); a counter must be I64; other
-// dtypes are refused. Every problem, in the file or in its match with the network, throws
-// bnorm::Error naming the file and the key(s), with both shapes for a mismatch. The whole
+// to T (F16 and BF16 exactly; F64 rounds to nearest in float); a counter must be I64, >= 0
+// and below the largest i64 (the next training batch increments it); other dtypes are
+// refused. Every problem, in the file or in its match with the network, throws bnorm::Error
+// naming the file and the key(s), with both shapes for a mismatch. The whole
 // file is read and checked, and every value decoded, before the network is written: after
 // an error the network is exactly as it was (strong guarantee).
 //
@@ -58,8 +59,9 @@ struct StateDictEntry {
   long long* counter = nullptr;      // null for values
 };
 
-template <class T>
-std::vector<StateDictEntry<T>> state_dict_entries(Sequential<T>& net) {
+// Views of `net`'s state: to load into a Sequential<T>, to save from a const one.
+template <class T, class Net>
+std::vector<StateDictEntry<T>> state_dict_entries(Net& net) {
   const auto shape_of = [](int dimensions, Index rows, Index cols) {
     if (dimensions == 1) return std::vector<std::uint64_t>{std::uint64_t(rows)};
     return std::vector<std::uint64_t>{std::uint64_t(rows), std::uint64_t(cols)};
@@ -107,7 +109,7 @@ namespace detail {
 template <FileScalar T>
 void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const std::string& source) {
   const SafetensorsContents contents = parse_safetensors(bytes, source);
-  const std::vector<StateDictEntry<T>> entries = state_dict_entries(net);
+  const std::vector<StateDictEntry<T>> entries = state_dict_entries<T>(net);
 
   std::map<std::string, const SafetensorsTensor*> in_file;
   for (const auto& tensor : contents.tensors) in_file[tensor.name] = &tensor;
@@ -144,7 +146,9 @@ void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const st
       if (tensor.dtype != "I64")
         fail(source, ": tensor '", entry.key, "' has dtype ", tensor.dtype,
              "; a counter (PyTorch's int64 num_batches_tracked) must be I64");
-      counters[i] = static_cast<long long>(ByteReader(tensor.data, source).i64(entry.key));
+      ByteReader counter(tensor.data, source, static_cast<std::size_t>(tensor.data.data() - bytes.data()));
+      counter.set_location("tensor '" + entry.key + "'");
+      counters[i] = counter.counter("the count");
     } else {
       if (!is_safetensors_float_dtype(tensor.dtype))
         fail(source, ": tensor '", entry.key, "' has dtype ", tensor.dtype,
@@ -161,8 +165,7 @@ void load_safetensors_bytes(Sequential<T>& net, std::string_view bytes, const st
 // save_safetensors's bytes.
 template <FileScalar T>
 std::string encode_state_dict(const Sequential<T>& net) {
-  // parameters() and buffers() are non-const views; they are only read here.
-  const std::vector<StateDictEntry<T>> entries = state_dict_entries(const_cast<Sequential<T>&>(net));
+  const std::vector<StateDictEntry<T>> entries = state_dict_entries<T>(net);
   std::vector<SafetensorsOutput> tensors;
   tensors.reserve(entries.size());
   for (const auto& entry : entries) {

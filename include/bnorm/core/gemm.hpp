@@ -76,25 +76,10 @@ class Gemm {
     const int thread_count =
         double(rows) * double(cols) * double(depth) >= min_parallel_work ? threads() : 1;
     if (buffers_.size() < std::size_t(thread_count)) buffers_.resize(std::size_t(thread_count));
-#if defined(_OPENMP)
-    if (thread_count > 1) {
-      constexpr Index unit = 16;  // columns per share, so shares start on whole tiles mostly
-      const Index units = gemm::divide_rounding_up(cols, unit);
-#pragma omp parallel num_threads(thread_count)
-      {
-        const Index parts = omp_get_num_threads(), part = omp_get_thread_num();
-        const Index first = units * part / parts * unit;
-        const Index last = std::min(cols, units * (part + 1) / parts * unit);
-        if (first < last)
-          gemm::packed_product(isa, lhs, rhs.offset(0, first), dst + first * dst_stride,
-                               dst_stride, rows, last - first, depth, accumulate,
-                               buffers_[std::size_t(part)]);
-      }
-      return;
-    }
-#endif
-    gemm::packed_product(isa, lhs, rhs, dst, dst_stride, rows, cols, depth, accumulate,
-                         buffers_[0]);
+    split_among_threads(cols, thread_count, [&](Index first, Index count, int part) {
+      gemm::packed_product(isa, lhs, rhs.offset(0, first), dst + first * dst_stride, dst_stride,
+                           rows, count, depth, accumulate, buffers_[std::size_t(part)]);
+    });
   }
 
   template <class Operand>

@@ -42,8 +42,12 @@
 //     synchronized BatchNorm, fold_batchnorm, summaries. With children(), parameters() and
 //     buffers() list only the layer's own state, not its children's (PyTorch's rule);
 //     bnorm::named_parameters(LayerRef<T>(layer)) gives the whole tree's. A Sequential's
-//     children are its layers ("0", "1", ...); its parameters() and buffers() list the
-//     whole tree, for optimizers.
+//     children are its layers ("0", "1", ...), and it breaks the rule on purpose: its
+//     parameters() and buffers() list the whole tree, because they are what an optimizer
+//     and a checkpoint are given (SGD<float> sgd(net.parameters()), as PyTorch's
+//     model.parameters() recurses). A container of your own may do the same; it says so with
+//     `static constexpr bool parameters_include_children = true;` (as Sequential does), and
+//     the walk then takes no state of its own from it, only its children's.
 //   std::string name() const;
 //     Shown in error messages and summaries ("Dense(784 -> 256, no bias)").
 //   void set_input_gradient(bool needed);
@@ -60,6 +64,9 @@
 //     identity. Nothing else changes: running statistics stay put. Off by default, so
 //     plain eval inference copies nothing.
 //   A Sequential forwards these settings (and zero_grad) to every layer that has them.
+//   std::vector<OnnxNode> onnx_nodes() const;
+//     The layer in an ONNX graph, as plain data (core/onnx_node.hpp); without it save_onnx
+//     refuses the layer, naming it.
 //   void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
 //              InferenceScratch<T>& scratch) const;
 //     Inference from several threads: y = f(x) as forward(x, Mode::eval) computes it, bit
@@ -132,6 +139,13 @@ template <class L, class T>
 concept HasInfer = requires(const L& layer, const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
                             InferenceScratch<T>& scratch) {
   layer.infer(x, y, scratch);
+};
+
+struct OnnxNode;  // core/onnx_node.hpp
+
+template <class L>
+concept HasOnnxNodes = requires(const L& layer) {
+  { layer.onnx_nodes() } -> std::same_as<std::vector<OnnxNode>>;
 };
 
 template <class L>

@@ -48,30 +48,41 @@ inline void set_threads(int count) {
 
 namespace detail {
 
-// Runs kernel(first, count) on consecutive ranges of [0, size) that together cover it:
-// the whole range at once, or, with several threads and at least `min_work` elements of
-// work, one range per thread, each a multiple of 16 elements (whole cache lines). Below
-// 2^20 elements splitting cost more than it saved (bench/RESULTS.md: BatchNorm training on
-// 2^18 elements ran at half speed on two threads).
+// The one place that knows the threading back end. Runs kernel(first, count, part) on
+// consecutive ranges of [0, size) that together cover it, one per part, parts 0, 1, ... each
+// on a thread of its own: the whole range as part 0 when `thread_count` is 1 (or without
+// OpenMP). Each range but the last is a multiple of 16 elements (whole cache lines, whole
+// tiles of a product); a part may get an empty range, and is then not called.
 template <class Kernel>
-void parallel_ranges(Index size, Index work, Kernel&& kernel) {
+void split_among_threads(Index size, int thread_count, Kernel&& kernel) {
 #if defined(_OPENMP)
-  constexpr Index min_work = Index{1} << 20, unit = 16;
-  const int count = threads();
-  if (count > 1 && work >= min_work && size >= 2 * unit) {
+  if (thread_count > 1) {
+    constexpr Index unit = 16;
     const Index units = (size + unit - 1) / unit;
-#pragma omp parallel num_threads(count)
+#pragma omp parallel num_threads(thread_count)
     {
       const Index parts = omp_get_num_threads(), part = omp_get_thread_num();
       const Index first = units * part / parts * unit;
       const Index last = std::min(size, units * (part + 1) / parts * unit);
-      if (first < last) kernel(first, last - first);
+      if (first < last) kernel(first, last - first, static_cast<int>(part));
     }
     return;
   }
 #endif
-  (void)work;
-  kernel(Index{0}, size);
+  (void)thread_count;
+  kernel(Index{0}, size, 0);
+}
+
+// Runs kernel(first, count) on consecutive ranges of [0, size) that together cover it:
+// the whole range at once, or, with several threads and at least `min_work` elements of
+// work, one range per thread (split_among_threads). Below 2^20 elements splitting cost more
+// than it saved (bench/RESULTS.md: BatchNorm training on 2^18 elements ran at half speed on
+// two threads).
+template <class Kernel>
+void parallel_ranges(Index size, Index work, Kernel&& kernel) {
+  constexpr Index min_work = Index{1} << 20, unit = 16;
+  const int count = work >= min_work && size >= 2 * unit ? threads() : 1;
+  split_among_threads(size, count, [&](Index first, Index length, int) { kernel(first, length); });
 }
 
 }  // namespace detail

@@ -116,9 +116,9 @@ class MiniBatches {
     visit.constant("the batch size", static_cast<long long>(batch_size_));
     visit.constant("the last-batch rule", static_cast<long long>(last_batch_));
     visit.generator("the generator", generator_);
-    visit.integer("the epoch", epoch_);
+    visit.counter("the epoch", epoch_);
     visit.index("the position", position_, size + 1);
-    for (Index& example : order_) visit.index("an example of the order", example, size);
+    visit.permutation("the order", order_);
   }
 
  private:

@@ -18,14 +18,14 @@
 // the same bits; the gathered records are small, 2 * features + 1 values per process.)
 // The merge is the corrected two-pass formula that BatchNorm itself uses within a batch,
 // applied to the processes' means weighted by their counts (Chan, Golub & LeVeque;
-// merge_group_moments in layers/batch_norm_kernels.hpp). Nothing is ever computed as
+// merge_group_moments in layers/moments.hpp). Nothing is ever computed as
 // E[x^2] - E[x]^2, which loses all precision when the mean is large compared to the spread.
 // On one process this returns its own statistics unchanged.
 #pragma once
 
 #include "../core/error.hpp"
 #include "../core/types.hpp"
-#include "../layers/batch_norm_kernels.hpp"
+#include "../layers/moments.hpp"
 #include "../layers/statistics_sync.hpp"
 #include "communicator.hpp"
 
@@ -59,9 +59,10 @@ class MpiStatisticsSync final : public StatisticsSync<T> {
       VectorMap(out + 1 + features, features) = m2;
     });
     auto count_of = [&](Index k) { return all[static_cast<std::size_t>(k * record)]; };
-    auto mean_of = [&](Index k) { return ConstVectorMap(all.data() + k * record + 1, features); };
-    auto m2_of = [&](Index k) {
-      return ConstVectorMap(all.data() + k * record + 1 + features, features);
+    auto moments_of = [&](Index k) {
+      const T* moments = all.data() + k * record + 1;
+      return bnorm::detail::Moments<T, ConstVectorMap>{
+          ConstVectorMap(moments, features), ConstVectorMap(moments + features, features)};
     };
 
     // A process with an empty local batch joins this call only to report it
@@ -72,8 +73,8 @@ class MpiStatisticsSync final : public StatisticsSync<T> {
                             " has an empty local batch; every process must bring at least one ",
                             "example to each training step");
     VectorMap offset(scratch_.data(), features);
-    return bnorm::detail::merge_group_moments(processes, count_of, mean_of, m2_of, mean, m2,
-                                              offset);
+    bnorm::detail::Moments<T, Vector<T>&> merged{mean, m2};
+    return bnorm::detail::merge_group_moments(processes, count_of, moments_of, merged, offset);
   }
 
   void sum(Vector<T>& sum_dy, Vector<T>& sum_dy_xhat) override {

@@ -36,8 +36,11 @@
 #include "../model/sequential.hpp"
 #include "atomic_file.hpp"
 #include "crc32c.hpp"
+#include "generator_bytes.hpp"
 #include "little_endian.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -62,6 +65,10 @@ inline constexpr std::uint32_t checkpoint_version = 1;
 //   constant(what, value)   must be equal in the file and the object (shapes, options)
 //   number / integer / flag / word(what, field&)    state, restored on loading
 //   index(what, field&, bound)  state in [0, bound)
+//   counter(what, field&)   a count of events (steps, batches, epochs), in [0, 2^63 - 1)
+//   finite_number / rate / fraction(what, field&)
+//                           a number that is finite / finite and >= 0 / in [0, 1)
+//   permutation(what, vector&)  a permutation of [0, size), or all 0 (never shuffled)
 //   matrix(what, map)       a tensor of the object's scalar type, shape checked
 //   generator(what, g)      a Generator's whole state
 //   count(what, n)          a count that must agree, e.g. of parameter groups
@@ -88,15 +95,20 @@ class CheckpointWriter {
   void index(std::string_view what, I& value, I) {
     integer(what, value);
   }
+  void counter(std::string_view what, long long& value) { integer(what, value); }
+  void finite_number(std::string_view what, double& value) { number(what, value); }
+  void rate(std::string_view what, double& value) { number(what, value); }
+  void fraction(std::string_view what, double& value) { number(what, value); }
+  template <std::integral I>
+  void permutation(std::string_view what, std::vector<I>& values) {
+    for (I& value : values) integer(what, value);
+  }
   void flag(std::string_view, bool value) { out_.boolean(value); }
   void flag(std::string_view what, char& value) { flag(what, value != 0); }
   void word(std::string_view, std::uint64_t& value) { out_.u64(value); }
 
-  void generator(std::string_view what, const Generator& generator) {
-    Generator::State state = generator.state();
-    for (auto& word : state.words) this->word(what, word);
-    number(what, state.spare_normal);
-    flag(what, state.has_spare_normal);
+  void generator(std::string_view, const Generator& generator) {
+    write_generator_state(out_, generator.state());
   }
 
   template <class Derived>
@@ -147,10 +159,36 @@ class CheckpointReader {
   // An integer that must be in [0, bound).
   template <std::integral I>
   void index(std::string_view what, I& value, I bound) {
-    const std::int64_t found = in_.i64(what);
-    if (found < 0 || found >= static_cast<std::int64_t>(bound))
-      in_.fail(what, " is ", found, " in the checkpoint, outside [0, ", bound, ")");
-    store(value, static_cast<I>(found));
+    store(value, static_cast<I>(read_index(what, static_cast<std::int64_t>(bound))));
+  }
+  void counter(std::string_view what, long long& value) { store(value, in_.counter(what)); }
+  void finite_number(std::string_view what, double& value) {
+    number_where(what, value, "a finite number", [](double x) { return std::isfinite(x); });
+  }
+  void rate(std::string_view what, double& value) {
+    number_where(what, value, "finite and >= 0", [](double x) { return std::isfinite(x) && x >= 0; });
+  }
+  void fraction(std::string_view what, double& value) {
+    number_where(what, value, "in [0, 1)", [](double x) { return x >= 0 && x < 1; });
+  }
+  // Each of [0, size) exactly once (an example drawn twice means another is never drawn), or
+  // all 0: a MiniBatches' order before its first epoch.
+  template <std::integral I>
+  void permutation(std::string_view what, std::vector<I>& values) {
+    const std::size_t start = in_.position();
+    std::vector<I> found(values.size());
+    for (I& value : found) value = static_cast<I>(read_index(what, static_cast<std::int64_t>(found.size())));
+    if (std::any_of(found.begin(), found.end(), [](I value) { return value != 0; })) {
+      std::vector<bool> seen(found.size());
+      for (std::size_t k = 0; k < found.size(); ++k) {
+        if (seen[static_cast<std::size_t>(found[k])])
+          in_.fail_at(start + 8 * k, what, " holds example ", found[k],
+                      " twice: it must be a permutation of [0, ", found.size(),
+                      ") (or all 0, before the first epoch)");
+        seen[static_cast<std::size_t>(found[k])] = true;
+      }
+    }
+    if constexpr (Load) std::copy(found.begin(), found.end(), values.begin());
   }
   void flag(std::string_view what, bool& value) { store(value, in_.boolean(what)); }
   void flag(std::string_view what, char& value) {
@@ -158,11 +196,8 @@ class CheckpointReader {
   }
   void word(std::string_view what, std::uint64_t& value) { store(value, in_.u64(what)); }
 
-  void generator(std::string_view what, Generator& generator) {
-    Generator::State state;
-    for (auto& word : state.words) this->word(what, word);
-    number(what, state.spare_normal);
-    flag(what, state.has_spare_normal);
+  void generator(std::string_view, Generator& generator) {
+    const Generator::State state = read_generator_state(in_);
     if constexpr (Load) generator.set_state(state);
   }
 
@@ -189,6 +224,19 @@ class CheckpointReader {
   template <class Field, class Value>
   void store(Field& field, const Value& value) {
     if constexpr (Load) field = value;
+  }
+  std::int64_t read_index(std::string_view what, std::int64_t bound) {
+    const std::int64_t found = in_.i64(what);
+    if (found < 0 || found >= bound)
+      in_.fail(what, " is ", found, " in the checkpoint, outside [0, ", bound, ")");
+    return found;
+  }
+  template <class Valid>
+  void number_where(std::string_view what, double& value, std::string_view rule, Valid valid) {
+    const std::size_t at = in_.position();
+    const double found = in_.scalar<double>(what);
+    if (!valid(found)) in_.fail_at(at, what, " is ", found, " in the checkpoint; it must be ", rule);
+    store(value, found);
   }
   template <class Found, class Expected>
   [[noreturn]] void mismatch(std::string_view what, const Found& found, const Expected& here) {
@@ -230,7 +278,7 @@ void visit_checkpoint(Visitor& visit, Sequential<T>& net) {
         visit.matrix(name, buffer.values());
         break;
       case BufferKind::counter:
-        visit.integer(name, buffer.counter());
+        visit.counter(name, buffer.counter());
         break;
       case BufferKind::generator:
         visit.generator(name, buffer.generator());

@@ -32,6 +32,7 @@
 #include "../layers/tanh.hpp"
 #include "../core/layer_ref.hpp"
 #include "../model/sequential.hpp"
+#include "generator_bytes.hpp"
 #include "layer_registry.hpp"
 #include "little_endian.hpp"
 
@@ -127,12 +128,12 @@ template <class T>
 using BuiltinLayers = std::tuple<Sequential<T>, Dense<T>, BatchNorm<T>, ReLU<T>, LeakyReLU<T>,
                                  Sigmoid<T>, Tanh<T>, Identity<T>, Dropout<T>>;
 
-// Calls visit(LayerCodec<L>{}) for the built-in type L of layer `index` of `net`; returns
-// false, without calling it, for a type that is not built in.
+// Calls visit(LayerCodec<L>{}) for the built-in kind L of `layer` (core/layer_ref.hpp: a
+// subclass is stored as its kind); returns false, without calling it, for another kind.
 template <class T, class Visit>
-bool visit_layer_codec(const Sequential<T>& net, std::size_t index, Visit&& visit) {
+bool visit_layer_codec(const ConstLayerRef<T>& layer, Visit&& visit) {
   return [&]<class... L>(std::tuple<L...>*) {
-    return ((net.template holds<L>(index) ? (visit(LayerCodec<L>{}), true) : false) || ...);
+    return ((layer.kind() == typeid(L) ? (visit(LayerCodec<L>{}), true) : false) || ...);
   }(static_cast<BuiltinLayers<T>*>(nullptr));
 }
 
@@ -205,22 +206,13 @@ struct LayerCodec<Dropout<T>> {
   using Layer = Dropout<T>;
   static constexpr LayerTag tag = LayerTag::dropout;
   static constexpr std::string_view kind = "Dropout";
-  // The generator is read, not changed: the const_cast only reaches its non-const accessor.
   static void encode(ByteWriter& writer, const Dropout<T>& layer) {
     write_option(writer, layer.p());
-    const Generator::State state = const_cast<Dropout<T>&>(layer).generator().state();
-    for (const std::uint64_t word : state.words) writer.u64(word);
-    writer.scalar(state.spare_normal);
-    writer.boolean(state.has_spare_normal);
+    write_generator_state(writer, layer.generator().state());
   }
   static Dropout<T> decode(ByteReader& reader, const std::string&, int) {
     const double p = read_option<double>(reader, "p");
-    Generator::State state;
-    for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-    state.spare_normal = reader.scalar<double>("generator's spare normal");
-    state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-    if (state.words[0] == 0 && state.words[1] == 0 && state.words[2] == 0 && state.words[3] == 0)
-      reader.fail("the generator state is all zero, which no seeded generator has");
+    const Generator::State state = read_generator_state(reader);
     try {
       Dropout<T> layer(p, 0);
       layer.generator().set_state(state);
@@ -233,7 +225,7 @@ struct LayerCodec<Dropout<T>> {
     require_same(location, "p", network.p(), file.p());
   }
   static void assign(Dropout<T>& network, const Dropout<T>& file) {
-    network.generator() = const_cast<Dropout<T>&>(file).generator();
+    network.generator() = file.generator();
   }
 };
 
@@ -338,9 +330,7 @@ struct LayerCodec<BatchNorm<T>> {
       reader.scalars(layer.running_mean().data(), features, "running_mean");
       reader.scalars(layer.running_var().data(), features, "running_var");
     }
-    const std::int64_t batches = reader.i64("num_batches_tracked");
-    if (batches < 0) reader.fail("num_batches_tracked must be >= 0, found ", batches);
-    layer.set_num_batches_tracked(batches);
+    layer.set_num_batches_tracked(reader.counter("num_batches_tracked"));
     return layer;
   }
 
@@ -401,8 +391,8 @@ struct StateSlot {
 };
 
 // Every parameter, then every buffer, of a layer and its children (core/layer_ref.hpp).
-template <class T>
-std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
+template <template <class> class Ref, class T>
+std::vector<StateSlot<T>> state_slots(const Ref<T>& layer) {
   std::vector<StateSlot<T>> slots;
   for (Parameter<T>& parameter : named_parameters(layer))
     slots.push_back({parameter.name(), BufferKind::values, parameter.value().data(), parameter.rows(),
@@ -427,7 +417,7 @@ std::vector<StateSlot<T>> state_slots(const LayerRef<T>& layer) {
 // constructor arguments, u64 count and state entries (docs/model_format.md).
 template <FileScalar T>
 struct RegisteredCodec {
-  static void encode(ByteWriter& writer, const LayerRef<T>& layer, const RegisteredLayer<T>& kind) {
+  static void encode(ByteWriter& writer, const ConstLayerRef<T>& layer, const RegisteredLayer<T>& kind) {
     writer.u32(static_cast<std::uint32_t>(kind.name.size()));
     writer.raw(kind.name);
     writer.u32(kind.version);
@@ -447,10 +437,7 @@ struct RegisteredCodec {
       } else if (slot.kind == BufferKind::counter) {
         writer.i64(*slot.counter);
       } else {
-        const Generator::State state = slot.generator->state();
-        for (const std::uint64_t word : state.words) writer.u64(word);
-        writer.scalar(state.spare_normal);
-        writer.boolean(state.has_spare_normal);
+        write_generator_state(writer, slot.generator->state());
       }
     }
   }
@@ -471,12 +458,15 @@ struct RegisteredCodec {
     std::vector<double> arguments(reader.take_count("argument count", sizeof(double)));
     for (double& argument : arguments) argument = reader.scalar<double>("argument");
     const std::size_t at = reader.position();
-    try {
-      kind->append(net, arguments, version);
-    } catch (const std::exception& error) {
-      reader.fail_at(at, "cannot construct it from its ", arguments.size(), " arguments: ", error.what());
-    }
-    const auto slots = state_slots(net.children().back().layer);
+    // The appended layer, from append itself: net.children() per layer made n layers cost n^2.
+    const LayerRef<T> layer = [&] {
+      try {
+        return kind->append(net, arguments, version);
+      } catch (const std::exception& error) {
+        reader.fail_at(at, "cannot construct it from its ", arguments.size(), " arguments: ", error.what());
+      }
+    }();
+    const auto slots = state_slots(layer);
     const std::size_t count = reader.take_count("state entry count", 1);
     if (count != slots.size())
       reader.fail("the file holds ", count, " state entries, the constructed layer has ", slots.size());
@@ -495,23 +485,18 @@ struct RegisteredCodec {
                       shape_string(slot.rows, slot.cols));
         reader.scalars(slot.values, static_cast<std::size_t>(slot.rows * slot.cols), entry);
       } else if (slot.kind == BufferKind::counter) {
-        *slot.counter = reader.i64(entry);
+        *slot.counter = reader.counter(entry);
       } else {
-        Generator::State state;
-        for (std::uint64_t& word : state.words) word = reader.u64("generator state");
-        state.spare_normal = reader.scalar<double>("generator's spare normal");
-        state.has_spare_normal = reader.boolean("generator's spare-normal flag");
-        if (state.words == decltype(state.words){})
-          reader.fail("the generator state is all zero, which no seeded generator has");
-        slot.generator->set_state(state);
+        slot.generator->set_state(read_generator_state(reader));
       }
     }
   }
 
   // load_into's check: the same kind, constructor arguments and state shapes.
-  static void compare(const LayerRef<T>& network, const LayerRef<T>& file, const std::string& location) {
-    const RegisteredLayer<T>* kind = registered_kind(network);
-    if (network.type() != file.type())
+  static void compare(const ConstLayerRef<T>& network, const ConstLayerRef<T>& file,
+                      const std::string& location) {
+    const RegisteredLayer<T>* kind = registered_kind<T>(network.kind());
+    if (network.kind() != file.kind())
       fail(location, ": the network has ", network.name(), ", the file has ", file.name());
     const auto a = kind->arguments(network), b = kind->arguments(file);
     if (a != b) fail(location, ": the constructor arguments differ");
@@ -524,7 +509,7 @@ struct RegisteredCodec {
   }
 
   // After compare() succeeded: copies every state entry.
-  static void assign(const LayerRef<T>& network, const LayerRef<T>& file) {
+  static void assign(const LayerRef<T>& network, const ConstLayerRef<T>& file) {
     const auto to = state_slots(network), from = state_slots(file);
     for (std::size_t i = 0; i < to.size(); ++i) {
       if (to[i].kind == BufferKind::values)
@@ -551,10 +536,9 @@ struct RegisteredCodec {
 template <class T>
 bool holds_registered_layer(const Sequential<T>& net) {
   bool found = false;
-  for_each_layer(LayerRef<T>(const_cast<Sequential<T>&>(net)),  // read only
-                 [&](const std::string&, const LayerRef<T>& layer) {
-                   found = found || registered_kind(layer) != nullptr;
-                 });
+  for_each_layer(net, [&](const std::string&, const ConstLayerRef<T>& layer) {
+    found = found || registered_kind<T>(layer.kind()) != nullptr;
+  });
   return found;
 }
 
@@ -567,22 +551,22 @@ struct LayerCodec<Sequential<T>> {
 
   // `prefix` is "" for the whole network, "2." for the Sequential that is its layer 2.
   static void encode(ByteWriter& writer, const Sequential<T>& net, const std::string& prefix) {
-    writer.u64(net.size());
-    for (std::size_t i = 0; i < net.size(); ++i) {
-      const bool known = visit_layer_codec(net, i, [&]<class Codec>(Codec) {
+    const std::vector<ConstChild<T>> children = net.children();
+    writer.u64(children.size());
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      const ConstLayerRef<T>& layer = children[i].layer;
+      const bool known = visit_layer_codec(layer, [&]<class Codec>(Codec) {
         writer.u8(static_cast<std::uint8_t>(Codec::tag));
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::encode(writer, net.template layer<Sequential<T>>(i), prefix + std::to_string(i) + ".");
+          Codec::encode(writer, *layer.template as<Sequential<T>>(), prefix + std::to_string(i) + ".");
         else
-          Codec::encode(writer, net.template layer<typename Codec::Layer>(i));
+          Codec::encode(writer, *layer.template as<typename Codec::Layer>());
       });
       if (known) continue;
-      const LayerRef<T> layer = child(net, i);
-      const RegisteredLayer<T>* kind = registered_kind(layer);
+      const RegisteredLayer<T>* kind = registered_kind<T>(layer.kind());
       if (!kind)
         fail("cannot save ", layer_location(prefix, i), " (", net.layer_name(i),
-             "): it is not a built-in bnorm layer (Dense, BatchNorm, ReLU, LeakyReLU, Sigmoid, ",
-             "Tanh, Identity, Dropout, Sequential) and its type is not registered: call ",
+             "): it is not a built-in bnorm layer and its type is not registered: call ",
              "bnorm::register_layer for it (io/layer_registry.hpp)");
       writer.u8(static_cast<std::uint8_t>(LayerTag::registered));
       RegisteredCodec<T>::encode(writer, layer, *kind);
@@ -620,44 +604,41 @@ struct LayerCodec<Sequential<T>> {
     const std::string where = location.empty() ? "the network" : location;
     if (network.size() != file.size())
       fail(where, ": the network has ", network.size(), " layers, the file has ", file.size());
-    for (std::size_t i = 0; i < network.size(); ++i) {
+    const std::vector<ConstChild<T>> ours = network.children(), theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
       const std::string here = layer_location(prefix, i);
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+      const bool known = visit_layer_codec(ours[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        if (!file.template holds<L>(i))
+        if (theirs[i].layer.kind() != typeid(L))
           fail(here, ": the network has ", network.layer_name(i), ", the file has ",
                file.layer_name(i));
         const std::string named = here + " (" + network.layer_name(i) + ")";
         if constexpr (Codec::tag == LayerTag::sequential)
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named,
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named,
                          prefix + std::to_string(i) + ".");
         else
-          Codec::compare(network.template layer<L>(i), file.template layer<L>(i), named);
+          Codec::compare(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>(), named);
       });
       if (known) continue;
-      if (!registered_kind(child(network, i)))
+      if (!registered_kind<T>(ours[i].layer.kind()))
         fail(here, ": the network has ", network.layer_name(i),
              ", which is not a built-in layer and not registered (bnorm::register_layer), so ",
              "cannot be in a model file; the file has ", file.layer_name(i));
-      RegisteredCodec<T>::compare(child(network, i), child(file, i),
+      RegisteredCodec<T>::compare(ours[i].layer, theirs[i].layer,
                                   here + " (" + network.layer_name(i) + ")");
     }
   }
 
   static void assign(Sequential<T>& network, const Sequential<T>& file) {
-    for (std::size_t i = 0; i < network.size(); ++i) {
-      const bool known = visit_layer_codec(network, i, [&]<class Codec>(Codec) {
+    const std::vector<Child<T>> ours = network.children();
+    const std::vector<ConstChild<T>> theirs = file.children();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+      const bool known = visit_layer_codec(theirs[i].layer, [&]<class Codec>(Codec) {
         using L = typename Codec::Layer;
-        Codec::assign(network.template layer<L>(i), file.template layer<L>(i));
+        Codec::assign(*ours[i].layer.template as<L>(), *theirs[i].layer.template as<L>());
       });
-      if (!known) RegisteredCodec<T>::assign(child(network, i), child(file, i));
+      if (!known) RegisteredCodec<T>::assign(ours[i].layer, theirs[i].layer);
     }
-  }
-
- private:
-  // Layer i, to be read only (children() is non-const because references may write).
-  static LayerRef<T> child(const Sequential<T>& net, std::size_t i) {
-    return const_cast<Sequential<T>&>(net).children()[i].layer;
   }
 };
 

@@ -23,7 +23,9 @@
 // type must be movable, and copyable if the network is to be copied.
 //
 // Register before saving or loading, not concurrently with them (the registry is a plain
-// process-wide list). Registering a name twice replaces the kind; one type has one name.
+// process-wide list). Registering a name twice replaces the kind; one kind has one name. A
+// subclass of a registered type that does not declare a layer_kind of its own (core/layer_ref.hpp)
+// is saved as that type, as every tool treats it.
 #pragma once
 
 #include "../core/error.hpp"
@@ -47,9 +49,9 @@ struct RegisteredLayer {
   std::string name;
   std::uint32_t version = 1;
   const std::type_info* type = nullptr;
-  std::function<std::vector<double>(const LayerRef<T>&)> arguments;
-  // Constructs a layer from its arguments and appends it to the network.
-  std::function<void(Sequential<T>&, const std::vector<double>&, std::uint32_t)> append;
+  std::function<std::vector<double>(const ConstLayerRef<T>&)> arguments;
+  // Constructs a layer from its arguments, appends it to the network and returns it.
+  std::function<LayerRef<T>(Sequential<T>&, const std::vector<double>&, std::uint32_t)> append;
 };
 
 template <class T>
@@ -58,11 +60,12 @@ std::vector<RegisteredLayer<T>>& layer_registry() {
   return registry;
 }
 
-// The registered kind of a layer (by its exact type: a subclass is another kind), or null.
+// The registered kind of a layer's kind (core/layer_ref.hpp: a subclass of a kind that
+// declares layer_kind is that kind), or null.
 template <class T>
-const RegisteredLayer<T>* registered_kind(const LayerRef<T>& layer) {
-  for (const auto& kind : layer_registry<T>())
-    if (*kind.type == layer.type()) return &kind;
+const RegisteredLayer<T>* registered_kind(const std::type_info& kind) {
+  for (const auto& registered : layer_registry<T>())
+    if (*registered.type == kind) return &registered;
   return nullptr;
 }
 template <class T>
@@ -84,15 +87,18 @@ void register_layer(std::string name, std::uint32_t version, Arguments arguments
                   "characters, got ", name.size());
   detail::require(version >= 1, "register_layer: ", name, ": the version must be at least 1");
   detail::RegisteredLayer<T> kind{
-      name, version, &typeid(L),
-      [arguments](const LayerRef<T>& layer) -> std::vector<double> {
+      name, version, &typeid(LayerKind<L>),
+      [arguments](const ConstLayerRef<T>& layer) -> std::vector<double> {
         return arguments(*layer.template as<L>());
       },
       [construct](Sequential<T>& net, const std::vector<double>& values, std::uint32_t file_version) {
         net.add(L(construct(values, file_version)));
+        return LayerRef<T>(net.template layer<L>(net.size() - 1));
       }};
   auto& registry = detail::layer_registry<T>();
-  std::erase_if(registry, [&](const auto& old) { return old.name == name || *old.type == typeid(L); });
+  std::erase_if(registry, [&](const auto& old) {
+    return old.name == name || *old.type == typeid(LayerKind<L>);
+  });
   registry.push_back(std::move(kind));
 }
 

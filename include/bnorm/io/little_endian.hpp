@@ -119,6 +119,18 @@ class ByteReader {
     return static_cast<std::size_t>(count);
   }
 
+  // A count of events kept as an i64 (num_batches_tracked, a step count): from 0 up to one
+  // below the largest i64, since the next event increments it and a signed overflow is
+  // undefined behaviour.
+  long long counter(std::string_view what) {
+    const std::size_t at = position_;
+    const std::int64_t value = i64(what);
+    if (value < 0) fail_at(at, what, " must be >= 0, found ", value);
+    if (value == std::numeric_limits<std::int64_t>::max())
+      fail_at(at, what, " is ", value, ", the largest i64: counting one more would overflow");
+    return static_cast<long long>(value);
+  }
+
   // Fails unless count items of bytes_each bytes remain.
   void need_items(std::size_t count, std::size_t bytes_each, std::string_view what) {
     if (bytes_each > 0 && count > remaining() / bytes_each)

@@ -17,7 +17,7 @@
 // length against the bytes there are (and against a 100 MB ceiling, the reference reader's);
 // the JSON by nlohmann::json (malformed text, invalid UTF-8); the header's structure (an
 // object, every entry an object of exactly dtype, shape and data_offsets, each of its type;
-// no key twice); each shape (non-negative integers whose product times the dtype's size does
+// no key twice, in the header or in an entry); each shape (non-negative integers whose product times the dtype's size does
 // not overflow and equals the entry's byte span); the offsets (within the data, begin <= end,
 // and all spans together tiling the data area exactly). Every failure is a bnorm::Error that
 // starts with the source's name ("safetensors file 'net.safetensors'") and names the key.
@@ -134,14 +134,26 @@ inline SafetensorsContents parse_safetensors(std::string_view bytes, const std::
   const std::string_view header_text = bytes.substr(8, header_size);
   const std::string_view data = bytes.substr(8 + header_size);
 
-  // nlohmann::json keeps the last of two equal keys; the format has no such header, so the
-  // parser's callback refuses a key seen twice in the top-level object.
-  std::set<std::string> keys_seen;
+  // nlohmann::json keeps the last of two equal keys; the format has no such header (the
+  // reference reader refuses one), so the parser's callback refuses a key seen twice in the
+  // top-level object or in one of its entries (a tensor's fields, __metadata__). Deeper
+  // objects are refused anyway, as values of the wrong type.
+  std::set<std::string> names_seen, fields_seen;
+  std::string entry;  // the entry whose fields are being parsed
   const json::parser_callback_t refuse_duplicate_keys = [&](int depth, json::parse_event_t event,
                                                             json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 &&
-        !keys_seen.insert(parsed.get<std::string>()).second)
-      fail(source, ": the header names tensor '", parsed.get<std::string>(), "' twice");
+    // depth: for a key, that of the object holding it (1 = the header); for an object's start,
+    // that of the value it is (0 = the header, 1 = an entry).
+    if (event == json::parse_event_t::object_start && depth == 1) fields_seen.clear();
+    if (event != json::parse_event_t::key) return true;
+    const std::string& key = parsed.get_ref<const std::string&>();
+    if (depth == 1) {
+      if (!names_seen.insert(key).second) fail(source, ": the header names tensor '", key, "' twice");
+      entry = key;
+    } else if (depth == 2 && !fields_seen.insert(key).second) {
+      if (entry == "__metadata__") fail(source, ": __metadata__ has the key '", key, "' twice");
+      fail(source, ": tensor '", entry, "' has the field '", key, "' twice");
+    }
     return true;
   };
   json header;

@@ -17,11 +17,7 @@
 // forward reads x twice (moments, then normalize) and writes xhat and y once; backward reads
 // dy and xhat twice (sums, then dx) and writes dx once. Output matrices of 16 MiB or more
 // (y, xhat, dx) bypass the caches (batch_norm_kernels.hpp's stream_output), so they cost
-// one pass each instead of two. Fewer passes do not pay: backward cannot recompute xhat from
-// x, which need not outlive forward (core/layer.hpp), without a copy that costs what saving
-// xhat does; and taking both passes a block of features at a time, so that the second one
-// reads from L2, was slower on bn_large (a block's rows of one column are a few cache lines
-// in a page of their own, where the hardware prefetchers stop; bench/bnpasses-2026-12-02/).
+// one pass each instead of two. Why not fewer passes: bench/bnpasses-2026-12-02/README.md.
 //
 // Beyond PyTorch, selected by BatchNormOptions: batch renormalization, ghost batches,
 // a cumulative running average, and a policy for training batches too small to normalize.
@@ -32,10 +28,13 @@
 #include "../core/buffer.hpp"
 #include "../core/error.hpp"
 #include "../core/inference_scratch.hpp"
+#include "../core/onnx_node.hpp"
 #include "../core/parameter.hpp"
 #include "../core/threads.hpp"
 #include "../core/types.hpp"
 #include "batch_norm_kernels.hpp"
+#include "moments.hpp"
+#include "saved_forward.hpp"
 #include "statistics_sync.hpp"
 
 #include <algorithm>
@@ -85,6 +84,8 @@ struct BatchNormOptions {
 template <class T>
 class BatchNorm {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a BatchNorm.
+  using layer_kind = BatchNorm;
   explicit BatchNorm(Index features, BatchNormOptions<T> options = {}) : options_(options) {
     detail::check_positive_size("BatchNorm", "features", features);
     detail::require(options.momentum >= 0.0 && options.momentum <= 1.0,
@@ -106,9 +107,9 @@ class BatchNorm {
       running_mean_ = Vector<T>::Zero(features);
       running_var_ = Vector<T>::Ones(features);
     }
-    for (Vector<T>* scratch :
-         {&batch_mean_, &batch_var_, &batch_inv_std_, &shift_, &eval_scale_, &eval_shift_,
-          &sum_dy_, &sum_dy_xhat_, &renormalized_gamma_grad_, &dx_scale_})
+    moments_.resize(features);
+    for (Vector<T>* scratch : {&batch_var_, &shift_, &eval_scale_, &eval_shift_, &eval_inv_std_,
+                               &sum_dy_, &sum_dy_xhat_, &renormalized_gamma_grad_})
       scratch->resize(features);
   }
 
@@ -131,12 +132,10 @@ class BatchNorm {
       forward_without_saving(x);
       return output_;
     }
-    has_saved_forward_ = false;
-    if (batch_statistics && !too_small)
-      forward_with_batch_statistics(x, mode);
-    else
-      forward_with_running_statistics(x);
-    has_saved_forward_ = true;
+    saved_.statistics = detail::SavedStatistics::none;  // until this forward succeeds
+    saved_.statistics = batch_statistics && !too_small ? forward_with_batch_statistics(x, mode)
+                                                       : forward_with_running_statistics(x);
+    saved_.mode = mode;
     return output_;
   }
 
@@ -152,9 +151,8 @@ class BatchNorm {
     if (tracking()) {
       eval_with_running_statistics(x, y, scratch.vector(), scratch.vector());
     } else {
-      Vector<T>& mean = scratch.vector();
-      Vector<T>& var = scratch.vector();
-      eval_with_batch_statistics(x, y, mean, var, scratch.vector());
+      detail::Moments<T, Vector<T>&> moments{scratch.vector(), scratch.vector()};
+      eval_with_batch_statistics(x, y, moments, scratch.vector());
     }
   }
 
@@ -166,24 +164,25 @@ class BatchNorm {
   // (r = 1, d = 0 without renormalization; both are constants, as the paper prescribes).
   // With frozen (running) statistics, dx = gamma / sqrt(running_var + eps) * g.
   const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) {
-    if (!has_saved_forward_)
+    if (!saved_.saved())
       detail::fail(name(), ": backward needs a preceding forward in Mode::train (or in "
                            "Mode::eval with set_keep_for_backward(true))");
-    detail::check_shape(*this, "output gradient", features(), normalized_.cols(), dy.rows(),
-                        dy.cols());
+    detail::check_shape(*this, "output gradient", features(), saved_.normalized.cols(),
+                        dy.rows(), dy.cols());
     input_grad_.resize(dy.rows(), dy.cols());
     if (!accumulate_gradients_) {  // the groups' sums are added below
       if (beta_trainable_) beta_grad_.setZero();
       if (gamma_trainable_) gamma_grad_.setZero();
     }
-    if (saved_running_statistics_) {
-      // One pass: the two sums and dx = scale * g.
+    if (saved_.statistics == detail::SavedStatistics::running) {
+      // One pass: the two sums and dx = dx_scale * g.
       detail::parallel_ranges(features(), dy.size(), [&](Index row, Index rows) {
         detail::kernels::gradient_sums<T>(dy.data() + row, dy.outerStride(),
-                                       normalized_.data() + row, normalized_.rows(), rows,
-                                       dy.cols(), sum_dy_.data() + row,
-                                       sum_dy_xhat_.data() + row, group_scale_.data() + row,
-                                       input_grad_.data() + row, input_grad_.rows());
+                                          saved_.normalized.data() + row,
+                                          saved_.normalized.rows(), rows, dy.cols(),
+                                          sum_dy_.data() + row, sum_dy_xhat_.data() + row,
+                                          saved_.dx_scale.data() + row,
+                                          input_grad_.data() + row, input_grad_.rows());
       });
       add_parameter_gradients(sum_dy_xhat_, sum_dy_);
     } else {
@@ -215,6 +214,26 @@ class BatchNorm {
     std::ostringstream text;
     text << "BatchNorm(" << features() << ")";
     return text.str();
+  }
+
+  // ONNX (core/onnx_node.hpp): BatchNormalization (training_mode 0), epsilon = float(eps),
+  // momentum = float(1 - momentum) (ONNX weighs the old value), the running statistics as
+  // inputs. Lost: num_batches_tracked and the options beyond eps and momentum
+  // (renormalization, ghost batches, the cumulative average: all alike in eval mode).
+  std::vector<OnnxNode> onnx_nodes() const {
+    if (!tracking())
+      return {{.refusal = "keeps no running statistics, so it normalizes with the batch's in eval "
+                          "mode too, which ONNX's BatchNormalization cannot"}};
+    const auto values = [&](const char* suffix, const Vector<T>& vector) {
+      return OnnxInitializer{suffix, {features()}, {vector.data(), vector.data() + vector.size()}};
+    };
+    return {{.op = "BatchNormalization",
+             .inputs = {values(".weight", gamma_), values(".bias", beta_),
+                        values(".running_mean", running_mean_), values(".running_var", running_var_)},
+             .attributes = {{"epsilon", OnnxAttribute::Type::real, options_.eps},
+                            {"momentum", OnnxAttribute::Type::real, 1.0 - options_.momentum}},
+             .in_features = features(),
+             .out_features = features()}};
   }
 
   Index features() const { return gamma_.size(); }
@@ -287,12 +306,16 @@ class BatchNorm {
     const Index size = options_.virtual_batch_size;
     return size == 0 || size >= batch ? 1 : batch / size;
   }
-  Index group_count() const { return group_scale_.cols(); }
+  Index group_count() const { return saved_.dx_scale.cols(); }
   std::pair<Index, Index> group_columns(Index group, Index batch, Index groups) const {
     if (groups == 1) return {0, batch};
     const Index first = group * options_.virtual_batch_size;
     return {first, group + 1 == groups ? batch - first : options_.virtual_batch_size};
   }
+
+  // Renormalization corrects training batches only, towards the running statistics that
+  // eval mode uses.
+  bool renormalizes(Mode mode) const { return options_.renormalize && mode == Mode::train; }
 
   // Frozen parameters keep their gradients (core/parameter.hpp).
   void add_parameter_gradients(const Vector<T>& gamma_grad, const Vector<T>& beta_grad) {
@@ -302,13 +325,13 @@ class BatchNorm {
   }
 
   // Eval mode without keep_for_backward: nothing saved, nothing changed. With running
-  // statistics, the affine map; without, each group's own statistics, normalized exactly as
-  // a training forward does (the same output, bit for bit).
+  // statistics, the affine map; without, each group's own statistics, normalized as a
+  // training forward does.
   void forward_without_saving(const Eigen::Ref<const Matrix<T>>& x) {
     if (tracking())
       eval_with_running_statistics(x, output_, eval_scale_, eval_shift_);
     else
-      eval_with_batch_statistics(x, output_, batch_mean_, batch_var_, batch_inv_std_);
+      eval_with_batch_statistics(x, output_, moments_, eval_inv_std_);
   }
 
   // The eval kernels, shared by forward and infer: const, writing only their arguments.
@@ -320,22 +343,24 @@ class BatchNorm {
     detail::eval_affine_map(gamma_, beta_, running_mean_, running_var_, eps(), scale, shift);
     detail::apply_affine_map<T>(x, scale, shift, y);
   }
+  template <class Storage>
   void eval_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
-                                  Vector<T>& batch_mean, Vector<T>& batch_var,
-                                  Vector<T>& batch_inv_std) const {
-    for (Vector<T>* scratch : {&batch_mean, &batch_var, &batch_inv_std}) scratch->resize(features());
+                                  detail::Moments<T, Storage>& moments,
+                                  Vector<T>& inv_std) const {
+    moments.resize(features());
+    inv_std.resize(features());
     const Index groups = group_count_for(x.cols());
     for (Index g = 0; g < groups; ++g) {
       const auto columns = group_columns(g, x.cols(), groups);
       const Index first = columns.first, count = columns.second;
-      detail::batch_moments(x, first, count, batch_mean, batch_var);  // batch_var holds M2
-      batch_var /= static_cast<T>(count);
-      batch_inv_std.array() = (batch_var.array() + eps()).sqrt().inverse();
-      // The training forward's kernel without saving xhat: the same y, bit for bit.
+      detail::batch_moments(x, first, count, moments);
+      inv_std.array() = (moments.m2.array() / static_cast<T>(count) + eps()).sqrt().inverse();
+      // The training forward's kernel without saving xhat: the same y, bit for bit (in float
+      // with ghost batches, not always: group_inv_std_ says why).
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
         detail::kernels::normalize<T>(x.data() + first * x.outerStride() + row,
-                                      x.outerStride(), rows, count, batch_mean.data() + row,
-                                      batch_inv_std.data() + row, gamma_.data() + row,
+                                      x.outerStride(), rows, count, moments.mean.data() + row,
+                                      inv_std.data() + row, gamma_.data() + row,
                                       beta_.data() + row, nullptr, 0,
                                       y.data() + first * y.rows() + row, y.rows(),
                                       detail::stream_output<T>(y.size()));
@@ -344,79 +369,84 @@ class BatchNorm {
   }
 
   // A training forward, or an eval forward kept for backward (no running statistics then,
-  // so eval normalizes with the batch's): saves xhat_B and each group's scales.
-  void forward_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x, Mode mode) {
+  // so eval normalizes with the batch's): saves xhat_B and each group's dx_scale and count.
+  detail::SavedStatistics forward_with_batch_statistics(const Eigen::Ref<const Matrix<T>>& x,
+                                                        Mode mode) {
     const Index batch = x.cols(), groups = group_count_for(batch);
     const bool update = mode == Mode::train && tracking();
-    group_scale_.resize(features(), groups);
+    // Only training batches are synchronized (as PyTorch's SyncBatchNorm): eval batches,
+    // which processes may see in different numbers, never enter a collective call.
+    const bool synchronized = sync_ && mode == Mode::train;
+    const bool renormalized = renormalizes(mode);
     group_inv_std_.resize(features(), groups);
-    normalized_.resize(x.rows(), batch);
-    group_counts_.resize(groups);
+    group_scale_.resize(features(), groups);
+    saved_.dx_scale.resize(features(), groups);
+    saved_.normalized.resize(x.rows(), batch);
+    saved_.counts.resize(groups);
+    if (renormalized) {  // kept for dgamma (scale / gamma would fail for gamma = 0)
+      saved_.renorm_r.resize(features(), groups);
+      saved_.renorm_d.resize(features(), groups);
+    }
     if (update) {  // running statistics average over the groups
       batch_mean_sum_.setZero(features());
       batch_var_sum_.setZero(features());
     }
-    // Only training batches are synchronized (as PyTorch's SyncBatchNorm): eval batches,
-    // which processes may see in different numbers, never enter a collective call.
-    synchronized_ = sync_ && mode == Mode::train;
-    renormalized_ = options_.renormalize && mode == Mode::train;
     for (Index g = 0; g < groups; ++g) {
       // Plain variables, not a structured binding: the lambdas below capture them, which
       // clang 14 (the fuzzer's compiler) cannot do with bindings.
       const auto columns = group_columns(g, batch, groups);
       const Index first = columns.first, count = columns.second;
-      detail::batch_moments(x, first, count, batch_mean_, batch_var_);  // batch_var_ holds M2
+      detail::batch_moments(x, first, count, moments_);
       T total = static_cast<T>(count);
-      if (synchronized_) {
-        total = sync_->merge_moments(total, batch_mean_, batch_var_);
+      if (synchronized) {
+        total = sync_->merge_moments(total, moments_.mean, moments_.m2);
         if (total < T(2))  // the same total on every process: all of them throw
           detail::fail(name(), ": the synchronized training batch has ", total,
                        " example over all processes; normalizing needs at least 2");
       }
-      group_counts_(g) = total;
-      batch_var_ /= total;  // biased variance, used to normalize
+      saved_.counts(g) = total;
+      batch_var_ = moments_.m2 / total;  // biased, used to normalize
       auto inv_std = group_inv_std_.col(g).array();
       inv_std = (batch_var_.array() + eps()).sqrt().inverse();
       // Renormalization: y = gamma * (r * xhat_B + d) + beta = scale * xhat_B + shift.
       auto scale = group_scale_.col(g).array();
       scale = gamma_.array();
       shift_ = beta_;
-      if (renormalized_) {
+      if (renormalized) {
         const auto running_std = (running_var_.array() + eps()).sqrt();
         const T rmax = static_cast<T>(options_.rmax), dmax = static_cast<T>(options_.dmax);
         const auto r = ((batch_var_.array() + eps()).sqrt() / running_std)
                            .cwiseMax(T(1) / rmax).cwiseMin(rmax);
-        const auto d = ((batch_mean_ - running_mean_).array() / running_std)
+        const auto d = ((moments_.mean - running_mean_).array() / running_std)
                            .cwiseMax(-dmax).cwiseMin(dmax);
         shift_.array() += gamma_.array() * d;
         scale *= r;
-        // Kept for dgamma (scale / gamma would fail for gamma = 0).
-        renorm_r_.resize(features(), groups);
-        renorm_d_.resize(features(), groups);
-        renorm_r_.col(g) = r.matrix();
-        renorm_d_.col(g) = d.matrix();
+        saved_.renorm_r.col(g) = r.matrix();
+        saved_.renorm_d.col(g) = d.matrix();
       }
+      saved_.dx_scale.col(g) = (scale * inv_std).matrix();
       // One pass: xhat_B saved for backward, y = scale * xhat_B + shift.
       detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-        const Index column = first * x.rows() + row;  // normalized_ and output_: x's rows
+        const Index column = first * x.rows() + row;  // normalized and output_: x's rows
         detail::kernels::normalize<T>(
             x.data() + first * x.outerStride() + row, x.outerStride(), rows, count,
-            batch_mean_.data() + row, group_inv_std_.col(g).data() + row,
-            group_scale_.col(g).data() + row, shift_.data() + row, normalized_.data() + column,
-            normalized_.rows(), output_.data() + column, output_.rows(),
-            detail::stream_output<T>(output_.size()));
+            moments_.mean.data() + row, group_inv_std_.col(g).data() + row,
+            group_scale_.col(g).data() + row, shift_.data() + row,
+            saved_.normalized.data() + column, saved_.normalized.rows(), output_.data() + column,
+            output_.rows(), detail::stream_output<T>(output_.size()));
       });
       if (update) {
-        batch_mean_sum_ += batch_mean_ * (static_cast<T>(count) / static_cast<T>(batch));
+        batch_mean_sum_ += moments_.mean * (static_cast<T>(count) / static_cast<T>(batch));
         batch_var_sum_ += batch_var_ * (total / (total - T(1)) * static_cast<T>(count) /
                                         static_cast<T>(batch));
       }
     }
-    saved_running_statistics_ = false;
     if (update) {
       ++num_batches_tracked_;
       update_running_statistics(batch_mean_sum_, batch_var_sum_);
     }
+    return synchronized ? detail::SavedStatistics::synchronized_input
+                        : detail::SavedStatistics::input;
   }
 
   void update_running_statistics(const Vector<T>& mean, const Vector<T>& unbiased_var) {
@@ -431,58 +461,66 @@ class BatchNorm {
   // Normalizes with the running statistics and saves xhat for backward: frozen statistics,
   // a training batch too small for statistics under SmallBatch::use_running_statistics, or
   // an eval forward kept for backward.
-  void forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x) {
+  detail::SavedStatistics forward_with_running_statistics(const Eigen::Ref<const Matrix<T>>& x) {
     group_inv_std_.resize(features(), 1);
-    group_scale_.resize(features(), 1);
     group_inv_std_.col(0).array() = (running_var_.array() + eps()).sqrt().inverse();
-    group_scale_.col(0).array() = gamma_.array() * group_inv_std_.col(0).array();
-    normalized_.resize(x.rows(), x.cols());  // for dgamma
+    saved_.dx_scale.resize(features(), 1);
+    saved_.dx_scale.col(0).array() = gamma_.array() * group_inv_std_.col(0).array();
+    saved_.normalized.resize(x.rows(), x.cols());  // for dgamma
     detail::parallel_ranges(features(), x.size(), [&](Index row, Index rows) {
       detail::kernels::normalize<T>(x.data() + row, x.outerStride(), rows, x.cols(),
                                     running_mean_.data() + row, group_inv_std_.data() + row,
                                     gamma_.data() + row, beta_.data() + row,
-                                    normalized_.data() + row, normalized_.rows(),
+                                    saved_.normalized.data() + row, saved_.normalized.rows(),
                                     output_.data() + row, output_.rows(),
                                     detail::stream_output<T>(output_.size()));
     });
-    saved_running_statistics_ = true;
-    renormalized_ = false;
-    synchronized_ = false;
+    return detail::SavedStatistics::running;
   }
 
   void backward_group(const Eigen::Ref<const Matrix<T>>& dy, Index g) {
     const auto columns = group_columns(g, dy.cols(), group_count());
     const Index first = columns.first, count = columns.second;
+    const Matrix<T>& normalized = saved_.normalized;
     // sum(g) and sum(g * xhat_B) in one pass.
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
       detail::kernels::gradient_sums<T>(dy.data() + first * dy.outerStride() + row,
                                         dy.outerStride(),
-                                        normalized_.data() + first * normalized_.rows() + row,
-                                        normalized_.rows(), rows, count, sum_dy_.data() + row,
+                                        normalized.data() + first * normalized.rows() + row,
+                                        normalized.rows(), rows, count, sum_dy_.data() + row,
                                         sum_dy_xhat_.data() + row);
     });
-    if (renormalized_) {  // dgamma = sum(g * (r xhat_B + d))
-      renormalized_gamma_grad_.array() = renorm_r_.col(g).array() * sum_dy_xhat_.array() +
-                                         renorm_d_.col(g).array() * sum_dy_.array();
+    if (renormalizes(saved_.mode)) {  // dgamma = sum(g * (r xhat_B + d))
+      renormalized_gamma_grad_.array() = saved_.renorm_r.col(g).array() * sum_dy_xhat_.array() +
+                                         saved_.renorm_d.col(g).array() * sum_dy_.array();
       add_parameter_gradients(renormalized_gamma_grad_, sum_dy_);
     } else {
       add_parameter_gradients(sum_dy_xhat_, sum_dy_);
     }
-    if (synchronized_) sync_->sum(sum_dy_, sum_dy_xhat_);
+    if (saved_.statistics == detail::SavedStatistics::synchronized_input)
+      sync_->sum(sum_dy_, sum_dy_xhat_);
     // From here on the two sums are means over the (global) group.
-    const T inv_total = T(1) / group_counts_(g);
+    const T inv_total = T(1) / saved_.counts(g);
     sum_dy_ *= inv_total;
     sum_dy_xhat_ *= inv_total;
-    dx_scale_ = (group_scale_.col(g).array() * group_inv_std_.col(g).array()).matrix();
     detail::parallel_ranges(features(), features() * count, [&](Index row, Index rows) {
-      const Index column = first * dy.rows() + row;  // normalized_ and input_grad_: dy's rows
+      const Index column = first * dy.rows() + row;  // normalized and input_grad_: dy's rows
       detail::kernels::normalized_input_gradient<T>(
           dy.data() + first * dy.outerStride() + row, dy.outerStride(),
-          normalized_.data() + column, normalized_.rows(), rows, count, dx_scale_.data() + row,
-          sum_dy_.data() + row, sum_dy_xhat_.data() + row, input_grad_.data() + column,
-          input_grad_.rows(), detail::stream_output<T>(input_grad_.size()));
+          normalized.data() + column, normalized.rows(), rows, count,
+          saved_.dx_scale.col(g).data() + row, sum_dy_.data() + row, sum_dy_xhat_.data() + row,
+          input_grad_.data() + column, input_grad_.rows(),
+          detail::stream_output<T>(input_grad_.size()));
     });
   }
+
+  // What the last forward saved for backward (layers/saved_forward.hpp), with BatchNorm's own
+  // part: each group's example count (over all processes when synchronized) and, when
+  // renormalized (renormalizes(mode)), each group's r and d. dx_scale is features x groups.
+  struct Saved : detail::SavedForward<T> {
+    Vector<T> counts;
+    Matrix<T> renorm_r, renorm_d;
+  };
 
   BatchNormOptions<T> options_;
   Vector<T> gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;
@@ -491,20 +529,21 @@ class BatchNorm {
   // Settings.
   bool gamma_trainable_ = true, beta_trainable_ = true, freeze_statistics_ = false;
   bool accumulate_gradients_ = false, keep_for_backward_ = false;
-  // Saved by a forward for backward (one column per group); an eval forward that is not
-  // kept for backward never writes them.
-  Matrix<T> normalized_, group_scale_, group_inv_std_, renorm_r_, renorm_d_;
-  Vector<T> group_counts_;
-  bool saved_running_statistics_ = false, renormalized_ = false, synchronized_ = false;
-  bool has_saved_forward_ = false;
-  // Forward scratch: one group's batch mean, variance (M2 until divided by the count) and
-  // 1 / sqrt(variance + eps) for an unsaved eval forward, the renormalized shift, the
-  // eval-mode map, the running-statistics update's sums.
-  Vector<T> batch_mean_, batch_var_, batch_inv_std_, shift_, eval_scale_, eval_shift_,
-      batch_mean_sum_, batch_var_sum_;
+  // An eval forward that is not kept for backward never writes it.
+  Saved saved_;
+  // Forward scratch: one group's moments, its biased variance and renormalized shift, the
+  // running-statistics update's sums, the eval-mode maps.
+  detail::Moments<T> moments_;
+  Vector<T> batch_var_, shift_, batch_mean_sum_, batch_var_sum_, eval_scale_, eval_shift_,
+      eval_inv_std_;
+  // And each group's 1 / sqrt(var + eps) and y's scale gamma * r, one column per group as
+  // before the saved state had a type: Eigen's vectorized float sqrt is approximate
+  // (EIGEN_FAST_MATH) and its scalar one exact, so where a value is computed decides its last
+  // bit, and these columns keep the ghost batches' bits as they were.
+  Matrix<T> group_inv_std_, group_scale_;
   // Backward scratch: one group's sum(g) and sum(g * xhat_B) (their means after the
-  // synchronization), its dgamma under renormalization, and dx's per-feature scale.
-  Vector<T> sum_dy_, sum_dy_xhat_, renormalized_gamma_grad_, dx_scale_;
+  // synchronization) and its dgamma under renormalization.
+  Vector<T> sum_dy_, sum_dy_xhat_, renormalized_gamma_grad_;
   Matrix<T> output_, input_grad_;
 };
 

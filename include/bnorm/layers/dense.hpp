@@ -7,6 +7,7 @@
 #include "../core/kernels.hpp"
 #include "../core/generator.hpp"
 #include "../core/inference_scratch.hpp"
+#include "../core/onnx_node.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
 #include "init.hpp"
@@ -21,6 +22,8 @@ namespace bnorm {
 template <class T>
 class Dense {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Dense.
+  using layer_kind = Dense;
   // Initialized as PyTorch's nn.Linear, from bnorm::default_generator().
   Dense(Index in_features, Index out_features, Bias bias = Bias::learned)
       : Dense(in_features, out_features, bias, Init::pytorch_default(), default_generator()) {}
@@ -94,6 +97,20 @@ class Dense {
     list.emplace_back("weight", weight_, weight_grad_, &weight_trainable_);
     if (has_bias()) list.emplace_back("bias", bias_, bias_grad_, &bias_trainable_);
     return list;
+  }
+
+  // ONNX (core/onnx_node.hpp): Gemm(transB = 1), weight [out, in] and bias [out] (none
+  // without bias).
+  std::vector<OnnxNode> onnx_nodes() const {
+    const Matrix<T> row_major = weight_.transpose();  // [out, in] row-major: W^T column-major
+    OnnxNode gemm{.op = "Gemm",
+                  .inputs = {{".weight", {out_features(), in_features()},
+                              {row_major.data(), row_major.data() + row_major.size()}}},
+                  .attributes = {{"transB", OnnxAttribute::Type::integer, 1}},
+                  .in_features = in_features(),
+                  .out_features = out_features()};
+    if (has_bias()) gemm.inputs.push_back({".bias", {out_features()}, {bias_.data(), bias_.data() + bias_.size()}});
+    return {gemm};
   }
 
   void set_input_gradient(bool needed) { input_gradient_needed_ = needed; }

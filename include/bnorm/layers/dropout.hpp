@@ -6,6 +6,7 @@
 #include "../core/buffer.hpp"
 #include "../core/generator.hpp"
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
@@ -16,6 +17,8 @@ namespace bnorm {
 template <class T>
 class Dropout : public detail::Elementwise<Dropout<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Dropout.
+  using layer_kind = Dropout;
   static constexpr bool keeps_input = false;
 
   // Seeded from bnorm::default_generator(), so manual_seed() makes runs repeatable.
@@ -37,6 +40,13 @@ class Dropout : public detail::Elementwise<Dropout<T>, T> {
   }
   // The mask stream. Copy it to replay a mask (as the gradient check does).
   Generator& generator() { return generator_; }
+  const Generator& generator() const { return generator_; }
+
+  // ONNX (core/onnx_node.hpp): Dropout with ratio p, the identity in inference, kept so that
+  // the file loads back as the same network; the random stream is not exported.
+  std::vector<OnnxNode> onnx_nodes() const {
+    return {{.op = "Dropout", .inputs = {{".ratio", {}, {p_}, true}}}};
+  }
 
   // The mask stream, so that a resumed run draws the masks it would have drawn.
   std::vector<Buffer<T>> buffers() { return {Buffer<T>("generator", generator_)}; }

@@ -3,15 +3,19 @@
 #pragma once
 
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
 
 #include <sstream>
+#include <vector>
 
 namespace bnorm {
 
 template <class T>
 class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a LeakyReLU.
+  using layer_kind = LeakyReLU;
   // The derivative tests x > 0; a negative slope flips the sign of y, so keep x.
   static constexpr bool keeps_input = true;
 
@@ -25,6 +29,10 @@ class LeakyReLU : public detail::Elementwise<LeakyReLU<T>, T> {
     return text.str();
   }
   T slope() const { return slope_; }
+  // ONNX (core/onnx_node.hpp): LeakyRelu with alpha = slope.
+  std::vector<OnnxNode> onnx_nodes() const {
+    return {{.op = "LeakyRelu", .attributes = {{"alpha", OnnxAttribute::Type::real, double(slope_)}}}};
+  }
 
   // On the dispatched kernels of core/kernels.hpp.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {

@@ -2,15 +2,21 @@
 #pragma once
 
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
+
+#include <vector>
 
 namespace bnorm {
 
 template <class T>
 class ReLU : public detail::Elementwise<ReLU<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a ReLU.
+  using layer_kind = ReLU;
   static constexpr bool keeps_input = false;
   std::string name() const { return "ReLU"; }
+  std::vector<OnnxNode> onnx_nodes() const { return {{.op = "Relu"}}; }  // core/onnx_node.hpp
 
   // NaN stays NaN, as in PyTorch. On the dispatched kernels of core/kernels.hpp.
   void apply(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y, Mode) const {

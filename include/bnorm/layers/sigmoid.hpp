@@ -2,15 +2,21 @@
 #pragma once
 
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
+
+#include <vector>
 
 namespace bnorm {
 
 template <class T>
 class Sigmoid : public detail::Elementwise<Sigmoid<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Sigmoid.
+  using layer_kind = Sigmoid;
   static constexpr bool keeps_input = false;
   std::string name() const { return "Sigmoid"; }
+  std::vector<OnnxNode> onnx_nodes() const { return {{.op = "Sigmoid"}}; }  // core/onnx_node.hpp
 
   // On the dispatched kernels of core/kernels.hpp: exp(-|x|) by a polynomial within about
   // 2.5 ulp of std::exp's sigmoid, so both tails saturate cleanly to 0 and 1 without

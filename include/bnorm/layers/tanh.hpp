@@ -2,15 +2,21 @@
 #pragma once
 
 #include "../core/kernels.hpp"
+#include "../core/onnx_node.hpp"
 #include "elementwise.hpp"
+
+#include <vector>
 
 namespace bnorm {
 
 template <class T>
 class Tanh : public detail::Elementwise<Tanh<T>, T> {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Tanh.
+  using layer_kind = Tanh;
   static constexpr bool keeps_input = false;
   std::string name() const { return "Tanh"; }
+  std::vector<OnnxNode> onnx_nodes() const { return {{.op = "Tanh"}}; }  // core/onnx_node.hpp
 
   // On the dispatched kernels of core/kernels.hpp: within 2 ulp of the exact tanh in float
   // and double (tests/test_kernels.cpp measures it), +-1 without overflow for large |x|;

@@ -49,13 +49,12 @@ AffineMap<T> eval_affine_map(const BatchNorm<T>& norm) {
 }
 
 // Appends the layers of `net` to `flat`, with nested Sequentials opened up and the layers
-// that are the identity in eval mode (Dropout, Identity) left out. The layer is only read:
-// children() is non-const because its references may write.
+// that are the identity in eval mode (Dropout, Identity) left out.
 template <class T>
 void flatten_for_inference(const Sequential<T>& net, Sequential<T>& flat) {
-  auto children = const_cast<Sequential<T>&>(net).children();
+  const std::vector<ConstChild<T>> children = net.children();
   for (std::size_t i = 0; i < children.size(); ++i) {
-    const LayerRef<T>& layer = children[i].layer;
+    const ConstLayerRef<T>& layer = children[i].layer;
     if (auto* inner = layer.template as<Sequential<T>>())
       flatten_for_inference(*inner, flat);
     else if (!layer.template as<Dropout<T>>() && !layer.template as<Identity<T>>())

@@ -15,8 +15,8 @@
 #include "../core/layer_ref.hpp"
 #include "../core/types.hpp"
 #include "../layers/batch_norm.hpp"
-#include "../layers/batch_norm_kernels.hpp"
 #include "../layers/dropout.hpp"
+#include "../layers/moments.hpp"
 #include "../layers/statistics_sync.hpp"
 #include "sequential.hpp"
 
@@ -36,10 +36,11 @@ namespace detail {
 template <class T>
 void set_population_statistics(BatchNorm<T>& norm, const Eigen::Ref<const Matrix<T>>& x) {
   using Accumulator = std::conditional_t<std::is_same_v<T, double>, long double, double>;
-  Eigen::Matrix<Accumulator, Eigen::Dynamic, 1> mean(x.rows()), m2(x.rows());
-  batch_moments(x, 0, x.cols(), mean, m2);
-  norm.running_mean() = mean.template cast<T>();
-  norm.running_var() = (m2 / Accumulator(x.cols() - 1)).template cast<T>();
+  Moments<Accumulator> moments;
+  moments.resize(x.rows());
+  batch_moments(x, 0, x.cols(), moments);
+  norm.running_mean() = moments.mean.template cast<T>();
+  norm.running_var() = (moments.m2 / Accumulator(x.cols() - 1)).template cast<T>();
 }
 
 // The activations reaching a layer: the caller's inputs until the first layer has run (they
@@ -60,20 +61,19 @@ struct Activations {
 // BatchNorm is handed back `target` statistics to normalize with, so it computes its
 // eval-mode map with them (up to rounding). A pass keeps each chunk's moments and merges
 // them at its end, in chunk order, as synchronized BatchNorm merges processes
-// (merge_group_moments, layers/batch_norm_kernels.hpp).
+// (merge_group_moments, layers/moments.hpp).
 template <class T>
 class RecalibrationProbe final : public StatisticsSync<T> {
  public:
   using Accumulator = std::conditional_t<std::is_same_v<T, double>, long double, double>;
-  using Moments = Eigen::Matrix<Accumulator, Eigen::Dynamic, 1>;
 
   RecalibrationProbe(const Vector<T>& mean, const Vector<T>& var)
       : target_mean(mean), target_var(var) {}
 
   T merge_moments(T total, Vector<T>& batch_mean, Vector<T>& batch_m2) override {
     counts_.push_back(total);
-    means_.push_back(batch_mean.template cast<Accumulator>());
-    m2s_.push_back(batch_m2.template cast<Accumulator>());
+    moments_.push_back(
+        {batch_mean.template cast<Accumulator>(), batch_m2.template cast<Accumulator>()});
     // A chunk of one example must not stop the forward: the total only divides m2 here.
     const T reported = std::max(total, T(2));
     batch_mean = target_mean;
@@ -84,21 +84,22 @@ class RecalibrationProbe final : public StatisticsSync<T> {
 
   void start_pass() {
     counts_.clear();
-    means_.clear();
-    m2s_.clear();
+    moments_.clear();
   }
   // Takes this pass's statistics as the targets; false if they did not change (or the pass
   // did not reach the BatchNorm).
   bool take_statistics() {
     if (counts_.empty()) return false;
     const Index features = target_mean.size();
-    Moments mean(features), m2(features), offset(features);
+    Moments<Accumulator> merged;
+    merged.resize(features);
+    Eigen::Matrix<Accumulator, Eigen::Dynamic, 1> offset(features);
     const Accumulator count = merge_group_moments(
         Index(counts_.size()), [&](Index k) { return counts_[std::size_t(k)]; },
-        [&](Index k) -> const Moments& { return means_[std::size_t(k)]; },
-        [&](Index k) -> const Moments& { return m2s_[std::size_t(k)]; }, mean, m2, offset);
-    const Vector<T> new_mean = mean.template cast<T>();
-    const Vector<T> new_var = (m2 / (count - 1)).template cast<T>();
+        [&](Index k) -> const Moments<Accumulator>& { return moments_[std::size_t(k)]; }, merged,
+        offset);
+    const Vector<T> new_mean = merged.mean.template cast<T>();
+    const Vector<T> new_var = (merged.m2 / (count - 1)).template cast<T>();
     const bool changed = new_mean != target_mean || new_var != target_var;
     target_mean = new_mean;
     target_var = new_var;
@@ -109,7 +110,7 @@ class RecalibrationProbe final : public StatisticsSync<T> {
 
  private:
   std::vector<Accumulator> counts_;  // per chunk of this pass
-  std::vector<Moments> means_, m2s_;
+  std::vector<Moments<Accumulator>> moments_;
 };
 
 // A layer of your own that holds BatchNorms: its dataflow is its own, so each BatchNorm's

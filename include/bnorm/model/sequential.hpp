@@ -30,91 +30,14 @@
 
 namespace bnorm {
 
-namespace detail {
-
-// Type erasure: any type that meets the layer contract, behind one virtual interface.
-template <class T>
-class AnyLayer {
- public:
-  virtual ~AnyLayer() = default;
-  virtual const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) = 0;
-  virtual const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) = 0;
-  // The const inference path of core/layer.hpp; throws for a layer without one.
-  virtual void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
-                     InferenceScratch<T>& scratch) const = 0;
-  virtual LayerRef<T> ref() = 0;
-  virtual std::string name() const = 0;
-  virtual bool set_input_gradient(bool needed) = 0;  // false: the layer cannot skip dx
-  // The training settings of core/layer.hpp; a layer without them ignores them, and its
-  // gradients are zeroed through parameters().
-  virtual bool has_training_settings() const = 0;
-  virtual void set_accumulate_gradients(bool accumulate) = 0;
-  virtual void set_keep_for_backward(bool keep) = 0;
-  virtual void zero_grad() = 0;
-  virtual std::unique_ptr<AnyLayer> clone() const = 0;
-  virtual const std::type_info& type() const = 0;
-  virtual void* address() = 0;
-};
-
-template <class T, class L>
-class LayerModel final : public AnyLayer<T> {
- public:
-  explicit LayerModel(L layer) : layer_(std::move(layer)) {}
-
-  const Matrix<T>& forward(const Eigen::Ref<const Matrix<T>>& x, Mode mode) override {
-    return layer_.forward(x, mode);
-  }
-  const Matrix<T>& backward(const Eigen::Ref<const Matrix<T>>& dy) override {
-    return layer_.backward(dy);
-  }
-  void infer(const Eigen::Ref<const Matrix<T>>& x, Matrix<T>& y,
-             InferenceScratch<T>& scratch) const override {
-    if constexpr (HasInfer<L, T>)
-      layer_.infer(x, y, scratch);
-    else
-      fail(name(), ": this layer type has no const infer(x, y, scratch), so Sequential::infer "
-                   "cannot run it; write one (core/layer.hpp), or use forward(x, Mode::eval)");
-  }
-  LayerRef<T> ref() override { return LayerRef<T>(layer_); }
-  std::string name() const override {
-    if constexpr (HasName<L>) return std::string(layer_.name());
-    else return detail::type_name<L>();
-  }
-  bool set_input_gradient(bool needed) override {
-    if constexpr (HasOptionalInputGradient<L>) {
-      layer_.set_input_gradient(needed);
-      return true;
-    } else {
-      return false;
-    }
-  }
-  bool has_training_settings() const override { return HasTrainingSettings<L>; }
-  void set_accumulate_gradients(bool accumulate) override {
-    if constexpr (HasTrainingSettings<L>) layer_.set_accumulate_gradients(accumulate);
-  }
-  void set_keep_for_backward(bool keep) override {
-    if constexpr (HasTrainingSettings<L>) layer_.set_keep_for_backward(keep);
-  }
-  void zero_grad() override {
-    if constexpr (HasTrainingSettings<L>) layer_.zero_grad();
-    else for (auto& parameter : named_parameters(ref())) parameter.grad().setZero();
-  }
-  std::unique_ptr<AnyLayer<T>> clone() const override {
-    if constexpr (std::copy_constructible<L>) return std::make_unique<LayerModel>(layer_);
-    else fail(name(), ": this layer type is not copyable, so the network cannot be copied");
-  }
-  const std::type_info& type() const override { return typeid(L); }
-  void* address() override { return &layer_; }
-
- private:
-  L layer_;
-};
-
-}  // namespace detail
-
 template <class T>
 class Sequential {
  public:
+  // Its kind (core/layer_ref.hpp): tools find a subclass as a Sequential.
+  using layer_kind = Sequential;
+  // parameters() and buffers() list the whole tree, for optimizers (core/layer.hpp).
+  static constexpr bool parameters_include_children = true;
+
   Sequential() = default;
 
   // Brace construction: Sequential<float> net{Dense<float>(784, 10), ReLU<float>()};
@@ -130,7 +53,7 @@ class Sequential {
   Sequential(const Sequential& other)
       : input_gradient_needed_(other.input_gradient_needed_), check_finite_(other.check_finite_) {
     layers_.reserve(other.layers_.size());
-    for (const auto& entry : other.layers_) layers_.push_back(make_entry(entry.layer->clone()));
+    for (const auto& entry : other.layers_) layers_.push_back(make_entry(entry.layer.copy()));
     apply_input_gradient_setting();
   }
   Sequential& operator=(const Sequential& other) {
@@ -148,14 +71,13 @@ class Sequential {
   template <class L>
     requires Layer<std::remove_cvref_t<L>, T>
   Sequential& add(L&& layer) {
-    return append(make_entry(std::make_unique<detail::LayerModel<T, std::remove_cvref_t<L>>>(
-        std::forward<L>(layer))));
+    return append(make_entry(AnyLayer<T>(std::forward<L>(layer))));
   }
 
   // Appends a copy of layer `index` of `other` (any layer type, as it is now).
   Sequential& add_copy(const Sequential& other, std::size_t index) {
     other.check_index(index);
-    return append(make_entry(other.layers_[index].layer->clone()));
+    return append(make_entry(other.layers_[index].layer.copy()));
   }
 
   // In Mode::train, a failure in any layer (a bad shape, a non-finite value caught by
@@ -208,8 +130,8 @@ class Sequential {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       Matrix<T>& output = i + 1 == layers_.size() ? y : scratch.matrix();
       try {
-        if (i == 0) layers_[i].layer->infer(x, output, scratch);
-        else layers_[i].layer->infer(*previous, output, scratch);
+        if (i == 0) layers_[i].layer.infer(x, output, scratch);
+        else layers_[i].layer.infer(*previous, output, scratch);
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
@@ -223,7 +145,7 @@ class Sequential {
                                  Mode mode) {
     check_index(index);
     try {
-      return layers_[index].layer->forward(x, mode);
+      return layers_[index].layer.forward(x, mode);
     } catch (const Error& error) {
       rethrow_with_position(error, index);
     }
@@ -244,14 +166,14 @@ class Sequential {
     const Matrix<T>* current = nullptr;
     for (std::size_t i = layers_.size(); i-- > 0;) {
       try {
-        current = i + 1 == layers_.size() ? &layers_[i].layer->backward(dy)
-                                          : &layers_[i].layer->backward(*current);
+        current = i + 1 == layers_.size() ? &layers_[i].layer.backward(dy)
+                                          : &layers_[i].layer.backward(*current);
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
       if (check_finite_) {
         check_finite(*current, position(i) + " input gradient", "backward");
-        for (auto& parameter : named_parameters(layers_[i].layer->ref()))
+        for (auto& parameter : named_parameters(layers_[i].layer.ref()))
           check_finite(parameter.grad(), position(i) + " gradient of " + parameter.name(),
                        "backward");
       }
@@ -266,37 +188,43 @@ class Sequential {
   void set_check_finite(bool enabled) { check_finite_ = enabled; }
   bool check_finite_enabled() const { return check_finite_; }
 
-  // The layers, named "0", "1", ... (core/layer_ref.hpp): the tools' way in.
+  // The layers, named "0", "1", ... (core/layer_ref.hpp): the tools' way in. Each carries
+  // the token that expires with it, for the views of its parameters.
   std::vector<Child<T>> children() {
     buffer_snapshot_valid_ = false;  // the caller may restructure a nested network
     std::vector<Child<T>> list;
     list.reserve(layers_.size());
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      list.push_back({std::to_string(i), layers_[i].layer->ref()});
+      list.push_back({std::to_string(i), layers_[i].layer.ref(), layers_[i].liveness});
+    return list;
+  }
+  // The layers, to read: the walk of a const network.
+  std::vector<ConstChild<T>> children() const {
+    std::vector<ConstChild<T>> list;
+    list.reserve(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      list.push_back({std::to_string(i), layers_[i].layer.read()});
     return list;
   }
 
   // Every parameter of the whole tree in layer order, named as PyTorch's state_dict keys
   // ("0.weight", "3.1.weight" in a nested network, "2.norm.bias" in a user's layer). Each
   // view knows whether its layer still lives (core/parameter.hpp).
-  std::vector<Parameter<T>> parameters() {
-    std::vector<Parameter<T>> list;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const LayerRef<T> layer = layers_[i].layer->ref();
-      // A nested Sequential's own views carry its layers' liveness, which outlive ours.
-      Sequential* inner = layer.template as<Sequential>();
-      for (auto& parameter : inner ? inner->parameters() : named_parameters(layer)) {
-        parameter.prefix_name(std::to_string(i));
-        parameter.set_owner(layers_[i].liveness);
-        list.push_back(std::move(parameter));
-      }
-    }
-    return list;
-  }
+  std::vector<Parameter<T>> parameters() { return named_parameters(LayerRef<T>(*this)); }
 
   // Every buffer of the whole tree in layer order, named as PyTorch's state_dict keys
   // ("1.running_mean").
   std::vector<Buffer<T>> buffers() { return named_buffers(LayerRef<T>(*this)); }
+
+  // The same views, to read: what saving a const network takes.
+  std::vector<Parameter<T>> parameters() const {
+    return detail::named_state(*this, std::vector<Parameter<T>>{},
+                               [](const ConstLayerRef<T>& layer) { return layer.own_parameters(); });
+  }
+  std::vector<Buffer<T>> buffers() const {
+    return detail::named_state(*this, std::vector<Buffer<T>>{},
+                               [](const ConstLayerRef<T>& layer) { return layer.own_buffers(); });
+  }
 
   // With false, the first layer skips dLoss/dx (wasted work in training) when it can, and
   // backward then returns an empty matrix. On by default, as the layer contract requires.
@@ -310,14 +238,14 @@ class Sequential {
   // user's type lacks them and `enabled` is true.
   void set_accumulate_gradients(bool enabled) {
     check_training_settings(enabled, "set_accumulate_gradients", true);
-    for (auto& entry : layers_) entry.layer->set_accumulate_gradients(enabled);
+    for (auto& entry : layers_) entry.layer.set_accumulate_gradients(enabled);
   }
   void set_keep_for_backward(bool enabled) {
     check_training_settings(enabled, "set_keep_for_backward", false);
-    for (auto& entry : layers_) entry.layer->set_keep_for_backward(enabled);
+    for (auto& entry : layers_) entry.layer.set_keep_for_backward(enabled);
   }
   void zero_grad() {
-    for (auto& entry : layers_) entry.layer->zero_grad();
+    for (auto& entry : layers_) entry.layer.zero_grad();
   }
 
   std::size_t size() const { return layers_.size(); }
@@ -327,38 +255,52 @@ class Sequential {
   template <class L>
   L& layer(std::size_t index) {
     if (L* found = layer_if<L>(index)) return *found;
-    fail("Sequential: layer ", index, " is ", layers_[index].layer->name(),
+    fail("Sequential: layer ", index, " is ", layers_[index].layer.name(),
          ", not the requested ", detail::type_name<L>());
   }
   template <class L>
   const L& layer(std::size_t index) const {
-    return const_cast<Sequential&>(*this).template layer<L>(index);
+    check_index(index);
+    if (layers_[index].layer.type() == typeid(L)) return *static_cast<const L*>(layers_[index].layer.address());
+    fail("Sequential: layer ", index, " is ", layers_[index].layer.name(), ", not the requested ",
+         detail::type_name<L>());
   }
   // nullptr if layer `index` is not exactly an L; Error if there is no such layer. Tools
   // that should also find subclasses use children() and LayerRef::as.
   template <class L>
   L* layer_if(std::size_t index) {
     check_index(index);
-    if (layers_[index].layer->type() != typeid(L)) return nullptr;
+    if (layers_[index].layer.type() != typeid(L)) return nullptr;
     buffer_snapshot_valid_ = false;  // the caller may restructure a nested network
-    return static_cast<L*>(layers_[index].layer->address());
+    return static_cast<L*>(layers_[index].layer.address());
   }
   template <class L>
   bool holds(std::size_t index) const {
     check_index(index);
-    return layers_[index].layer->type() == typeid(L);
+    return layers_[index].layer.type() == typeid(L);
   }
 
   std::string layer_name(std::size_t index) const {
     check_index(index);
-    return layers_[index].layer->name();
+    return layers_[index].layer.name();
+  }
+
+  // Its layers' ONNX nodes in order (core/onnx_node.hpp), each with its layer's path.
+  std::vector<OnnxNode> onnx_nodes() const {
+    std::vector<OnnxNode> nodes;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      for (OnnxNode& node : layers_[i].layer.onnx_nodes()) {
+        node.path = std::to_string(i) + (node.path.empty() ? "" : "." + node.path);
+        nodes.push_back(std::move(node));
+      }
+    return nodes;
   }
 
   std::string name() const {
     std::ostringstream text;
     text << "Sequential(";
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      text << (i ? ", " : "") << layers_[i].layer->name();
+      text << (i ? ", " : "") << layers_[i].layer.name();
     text << ")";
     return text.str();
   }
@@ -367,7 +309,7 @@ class Sequential {
   // A layer, a token that lives exactly as long as it (Parameter views watch it), and its
   // output in the last forward. One vector of these keeps them in step.
   struct Entry {
-    std::unique_ptr<detail::AnyLayer<T>> layer;
+    AnyLayer<T> layer;
     std::shared_ptr<const void> liveness;
     const Matrix<T>* output = nullptr;
   };
@@ -379,13 +321,15 @@ class Sequential {
     Generator::State generator;
   };
 
-  static Entry make_entry(std::unique_ptr<detail::AnyLayer<T>> layer) {
+  static Entry make_entry(AnyLayer<T> layer) {
     return Entry{std::move(layer), std::make_shared<const char>('\0'), nullptr};
   }
   Sequential& append(Entry entry) {
     layers_.push_back(std::move(entry));  // strong: Entry's move cannot throw
     buffer_snapshot_valid_ = false;
-    apply_input_gradient_setting();
+    // The new layer's setting alone: the others have theirs, and revisiting them made n
+    // appends (a model file of n one-byte layer records) cost n^2 / 2 calls.
+    layers_.back().layer->set_input_gradient(layers_.size() > 1 || input_gradient_needed_);
     return *this;
   }
 
@@ -393,8 +337,8 @@ class Sequential {
     for (auto& entry : layers_) entry.output = nullptr;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       try {
-        layers_[i].output = i == 0 ? &layers_[i].layer->forward(x, mode)
-                                   : &layers_[i].layer->forward(*layers_[i - 1].output, mode);
+        layers_[i].output = i == 0 ? &layers_[i].layer.forward(x, mode)
+                                   : &layers_[i].layer.forward(*layers_[i - 1].output, mode);
       } catch (const Error& error) {
         rethrow_with_position(error, i);
       }
@@ -456,7 +400,7 @@ class Sequential {
 
   std::string position(std::size_t index) const {
     return "layer " + std::to_string(index) + " of " + std::to_string(layers_.size()) + " (" +
-           layers_[index].layer->name() + ")";
+           layers_[index].layer.name() + ")";
   }
 
   [[noreturn]] void rethrow_with_position(const Error& error, std::size_t index) const {
@@ -479,8 +423,8 @@ class Sequential {
   void check_training_settings(bool enabled, const char* setting, bool only_with_parameters) {
     if (!enabled) return;
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      if (!layers_[i].layer->has_training_settings() &&
-          !(only_with_parameters && named_parameters(layers_[i].layer->ref()).empty()))
+      if (!layers_[i].layer.has_training_settings() &&
+          !(only_with_parameters && named_parameters(layers_[i].layer.ref()).empty()))
         fail("Sequential: ", setting, "(true) needs every layer to support it; ", position(i),
              " has no set_accumulate_gradients, set_keep_for_backward and zero_grad "
              "(core/layer.hpp)");
@@ -488,14 +432,14 @@ class Sequential {
 
   void apply_input_gradient_setting() {
     for (std::size_t i = 0; i < layers_.size(); ++i)
-      layers_[i].layer->set_input_gradient(i != 0 || input_gradient_needed_);
+      layers_[i].layer.set_input_gradient(i != 0 || input_gradient_needed_);
   }
 
   std::vector<Entry> layers_;
   std::vector<SavedBuffer> saved_buffers_;  // training forward's copy; views of layers_
-  // Cleared wherever the layers may change (add, children(), layer<L>(), even through the
-  // const overload's delegation): a cache of the views, not part of the network's value.
-  mutable bool buffer_snapshot_valid_ = false;
+  // Cleared wherever the layers may change (add, children(), layer<L>()): a cache of the
+  // views, not part of the network's value.
+  bool buffer_snapshot_valid_ = false;
   bool input_gradient_needed_ = true;
   bool check_finite_ = false;
 };

@@ -29,11 +29,12 @@ namespace detail {
 // The options of Adam and AdamW as a checkpoint (io/checkpoint.hpp) stores them.
 template <class Visitor, class Options>
 void visit_adam_options(Visitor& visit, Options& options) {
-  visit.number("lr", options.lr);
-  visit.number("beta1", options.beta1);
-  visit.number("beta2", options.beta2);
-  visit.number("eps", options.eps);
-  visit.number("weight_decay", options.weight_decay);
+  // lr and beta1 only finite: schedulers set them (OneCycleLR cycles beta1).
+  visit.finite_number("lr", options.lr);
+  visit.finite_number("beta1", options.beta1);
+  visit.fraction("beta2", options.beta2);
+  visit.rate("eps", options.eps);
+  visit.rate("weight_decay", options.weight_decay);
   visit.flag("amsgrad", options.amsgrad);
 }
 

@@ -165,7 +165,7 @@ class GroupedOptimizer : public OptimizerBase<T> {
     for (std::size_t group = 0; group < this->group_count(); ++group)
       visit.count("the number of parameters in a group",
                   this->group_ends_[group] - this->group_begin(group));
-    visit.integer("the step count", this->step_count_);
+    visit.counter("the step count", this->step_count_);
     for (auto& options : group_options_) visit_options(visit, options);
   }
   template <class Visitor>

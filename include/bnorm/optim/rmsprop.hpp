@@ -27,11 +27,12 @@ struct RMSpropOptions {
 // The options as a checkpoint (io/checkpoint.hpp) stores them.
 template <class Visitor, class T>
 void visit_options(Visitor& visit, RMSpropOptions<T>& options) {
-  visit.number("lr", options.lr);
-  visit.number("alpha", options.alpha);
-  visit.number("eps", options.eps);
-  visit.number("weight_decay", options.weight_decay);
-  visit.number("momentum", options.momentum);
+  // lr and momentum only finite: schedulers set them (OneCycleLR cycles the momentum).
+  visit.finite_number("lr", options.lr);
+  visit.fraction("alpha", options.alpha);
+  visit.rate("eps", options.eps);
+  visit.rate("weight_decay", options.weight_decay);
+  visit.finite_number("momentum", options.momentum);
   visit.flag("centered", options.centered);
 }
 

@@ -68,7 +68,7 @@ class ScheduledOptimizer {
 
   // Adam's and AdamW's beta1, else SGD's and RMSprop's momentum.
   template <class Options>
-  static double* momentum_of(Options& options) {
+  static auto* momentum_of(Options& options) {
     if constexpr (requires(Options & o) { o.beta1; })
       return &options.beta1;
     else
@@ -89,8 +89,7 @@ class ScheduledOptimizer {
     using Options = std::remove_cvref_t<decltype(std::declval<Optimizer&>().group_options(0))>;
     if constexpr (has_momentum_field<Options>) {
       operations.momentum = [](const void* o, std::size_t group) {
-        auto& optimizer = *static_cast<Optimizer*>(const_cast<void*>(o));
-        return *momentum_of(optimizer.group_options(group));
+        return *momentum_of(static_cast<const Optimizer*>(o)->group_options(group));
       };
       operations.set_momentum = [](void* o, std::size_t group, double momentum) {
         *momentum_of(static_cast<Optimizer*>(o)->group_options(group)) = momentum;
@@ -136,9 +135,9 @@ class LRSchedulerBase {
   template <class Visitor>
   void visit_progress(Visitor& visit) {
     visit.count("the number of parameter groups", base_lrs_.size());
-    for (auto& lr : base_lrs_) visit.number("a base learning rate", lr);
-    for (auto& lr : last_lrs_) visit.number("a last learning rate", lr);
-    visit.integer("last_epoch", last_epoch_);
+    for (auto& lr : base_lrs_) visit.finite_number("a base learning rate", lr);
+    for (auto& lr : last_lrs_) visit.finite_number("a last learning rate", lr);
+    visit.counter("last_epoch", last_epoch_);
   }
 
   static void check_finite(std::string_view owner, std::string_view what, double value) {

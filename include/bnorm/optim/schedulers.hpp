@@ -454,8 +454,8 @@ class ReduceLROnPlateau : public detail::LRSchedulerBase {
     visit.constant("eps", o.eps);
     visit_progress(visit);
     visit.number("best", best_);
-    visit.integer("num_bad_epochs", bad_epochs_);
-    visit.integer("cooldown_counter", cooldown_counter_);
+    visit.counter("num_bad_epochs", bad_epochs_);
+    visit.counter("cooldown_counter", cooldown_counter_);
   }
   double best() const { return best_; }
   long long bad_epochs() const { return bad_epochs_; }

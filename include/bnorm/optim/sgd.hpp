@@ -24,11 +24,12 @@ struct SGDOptions {
 // The options as a checkpoint (io/checkpoint.hpp) stores them.
 template <class Visitor, class T>
 void visit_options(Visitor& visit, SGDOptions<T>& options) {
-  visit.number("lr", options.lr);
-  visit.number("momentum", options.momentum);
-  visit.number("weight_decay", options.weight_decay);
+  // lr and momentum only finite: schedulers set them (OneCycleLR cycles the momentum).
+  visit.finite_number("lr", options.lr);
+  visit.finite_number("momentum", options.momentum);
+  visit.rate("weight_decay", options.weight_decay);
   visit.flag("nesterov", options.nesterov);
-  visit.number("dampening", options.dampening);
+  visit.rate("dampening", options.dampening);
 }
 
 template <class T>
